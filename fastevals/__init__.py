@@ -1,0 +1,43 @@
+"""fastevals: compiled statistics for evaluating ML models.
+
+A/B tests (G-test, Z-test), bootstrap confidence intervals, calibration and
+bandits, computed by numba kernels straight from Arrow tables and Parquet.
+
+``import fastevals`` is cheap: numba and the kernels load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first attribute access)
+_LAZY = {
+    "g_test": "fastevals.abtest",
+    "g_test_counts": "fastevals.abtest",
+    "z_test": "fastevals.abtest",
+    "abtest": "fastevals.abtest",
+    "ABTestState": "fastevals.abtest",
+    "GTestResult": "fastevals.results",
+    "ZTestResult": "fastevals.results",
+    "ABTable": "fastevals.results",
+    "SRMResult": "fastevals.results",
+    "SampleRatioMismatchWarning": "fastevals.results",
+    "warmup": "fastevals.abtest",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastevals' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
