@@ -1,0 +1,818 @@
+"""A/B tests over Arrow tables and Parquet logs: G-test and z-test.
+
+Every function here is the same four steps: resolve the source, fold its
+batches into an :class:`ABTestState` (counts per (segment, group, outcome)
+cell and n / mean / M2 per (segment, group) cell, by one compiled pass),
+merge, and finalize in closed form.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from scipy import stats
+
+from . import _source as src
+from . import _stats
+from ._config import CHUNK_ROWS, PARALLEL_MIN_ROWS
+from ._validation import (
+    as_column_list,
+    check_choice,
+    check_finite_float,
+    check_int,
+    check_nulls,
+    check_probability,
+    check_seed,
+)
+from .results import (
+    ABTable,
+    ConfidenceInterval,
+    GTestResult,
+    SampleRatioMismatchWarning,
+    SRMResult,
+    ZTestResult,
+)
+
+_ALTERNATIVES = ("two-sided", "larger", "smaller")
+_ADJUST = ("holm", "bh")
+#: per-chunk partial tables are capped at this many cells x chunks; beyond it chunks grow
+_MAX_PARTIAL_CELLS = 1 << 23
+
+
+def _sort_key(label):
+    if isinstance(label, tuple):
+        return tuple(_sort_key(x) for x in label)
+    return (type(label).__name__, label)
+
+
+def _label_columns(names: list[str], labels: list) -> dict[str, list]:
+    if len(names) == 1:
+        return {names[0]: list(labels)}
+    return {name: [lab[k] for lab in labels] for k, name in enumerate(names)}
+
+
+def _chan_merge(na, ma, m2a, nb, mb, m2b):
+    """Merge (n, mean, M2) moments elementwise (Chan, Golub & LeVeque 1979)."""
+    n = na + nb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(n > 0, nb / np.maximum(n, 1), 0.0)
+        delta = mb - ma
+        mean = np.where(na == 0, mb, np.where(nb == 0, ma, ma + delta * frac))
+        m2 = np.where(
+            na == 0, m2b, np.where(nb == 0, m2a, m2a + m2b + delta * delta * na * frac)
+        )
+    return n, mean, m2
+
+
+def _codes_for_kernel(lc: src.LocalCodes) -> tuple[np.ndarray, int]:
+    """Codes as int8 or int32 (a few dtypes keep the number of compiled kernels small)."""
+    codes = lc.codes
+    if codes.dtype in (np.int8, np.uint8, np.int32):
+        return codes, lc.offset
+    if codes.dtype.kind in "iu" and lc.offset == 0 and lc.width <= np.iinfo(np.int32).max:
+        return codes.astype(np.int32), 0
+    return (codes.astype(np.int64) - lc.offset).astype(np.int32), 0
+
+
+def _values_for_kernel(arr: pa.Array) -> np.ndarray:
+    values = src.numeric_view(arr)
+    if values.dtype in (np.float64, np.uint8, np.int8):
+        return values
+    return values.astype(np.float64)
+
+
+class ABTestState:
+    """Mergeable sufficient statistics of an A/B test.
+
+    Counts per (segment, group, outcome level) and n / mean / M2 of ``value``
+    per (segment, group). ``update`` folds data in (one compiled pass per
+    batch), ``merge`` combines states of shards (associative and commutative),
+    ``g_test`` / ``z_test`` finalize, ``to_json`` / ``from_json`` serialize
+    losslessly.
+
+    Examples
+    --------
+    >>> import numpy as np, fastevals
+    >>> st = fastevals.ABTestState(group="variant", outcome="converted")
+    >>> st.update({"variant": np.array(["a", "b"] * 500), "converted": np.arange(1000) % 3 == 0})
+    >>> round(st.g_test().pvalue, 6)
+    1.0
+    """
+
+    def __init__(self, group: str, outcome: str | None = None, value: str | None = None, by=None):
+        self.group = as_column_list("group", group, allow_none=False)
+        if len(self.group) != 1:
+            raise ValueError(f"`group` must name one column; got {group!r}")
+        self.group = self.group[0]
+        self.outcome = as_column_list("outcome", outcome)[0] if outcome is not None else None
+        self.value = as_column_list("value", value)[0] if value is not None else None
+        self.by = as_column_list("by", by)
+        cols = [self.group] + self.by + [c for c in (self.outcome, self.value) if c is not None]
+        if len(set(cols)) != len(cols):
+            raise ValueError(f"a column is used twice among group/outcome/value/by: {cols!r}")
+        self.segments = src.LabelIndex()
+        self.groups = src.LabelIndex()
+        self.outcomes = src.LabelIndex()
+        self.counts = np.zeros((0, 0, 0), dtype=np.int64)
+        self.n = np.zeros((0, 0), dtype=np.int64)
+        self.mean = np.zeros((0, 0))
+        self.m2 = np.zeros((0, 0))
+        self.value_min = math.inf
+        self.value_max = -math.inf
+        self.rows_read = 0
+        self.rows_dropped = 0
+
+    # -- which columns, of which kind ----------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        return [self.group] + self.by + [c for c in (self.outcome, self.value) if c is not None]
+
+    def _requirements(self) -> dict:
+        req = {self.group: ("group", src.LABEL)}
+        for b in self.by:
+            req[b] = ("by", src.LABEL)
+        if self.outcome is not None:
+            req[self.outcome] = ("outcome", src.LABEL)
+        if self.value is not None:
+            req[self.value] = ("value", src.NUMERIC)
+        return req
+
+    # -- update -------------------------------------------------------------------------------
+    def update(self, data, *, nulls: str = "raise", filter=None, batch_size=None, progress=False):
+        """Fold every row of ``data`` (any source fastevals accepts) into the state."""
+        nulls = check_nulls(nulls)
+        source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=self.columns)
+        source.require(self._requirements())
+        nan_cols = (self.value,) if (self.value is not None and nulls == "drop") else ()
+        scan = src.Scan(source, self.columns, nulls=nulls, nan_columns=nan_cols,
+                        progress=src.Progress(progress))
+        for batch in scan:
+            self._fold(batch)
+        self.rows_read += scan.stats.rows_read
+        self.rows_dropped += scan.stats.rows_dropped
+        return scan
+
+    def _grow(self, s: int, g: int, o: int) -> None:
+        S, G, O = self.counts.shape
+        if (s, g, o) == (S, G, O):
+            return
+        counts = np.zeros((s, g, o), dtype=np.int64)
+        counts[:S, :G, :O] = self.counts
+        self.counts = counts
+        for name, dtype in (("n", np.int64), ("mean", np.float64), ("m2", np.float64)):
+            arr = np.zeros((s, g), dtype=dtype)
+            arr[:S, :G] = getattr(self, name)
+            setattr(self, name, arr)
+
+    def _fold(self, batch: pa.RecordBatch) -> None:
+        from ._kernels import cells
+
+        rows = batch.num_rows
+        g_lc = src.local_codes(batch.column(self.group))
+        grp, grp_off = _codes_for_kernel(g_lc)
+        if self.by:
+            s_lc = src.combine_codes([src.local_codes(batch.column(b)) for b in self.by])
+            seg, seg_off = _codes_for_kernel(s_lc)
+            seg = seg.astype(np.int32, copy=False)
+            n_seg = s_lc.width
+        else:
+            s_lc = None
+            seg, seg_off, n_seg = np.empty(0, np.int32), 0, 1
+        if self.outcome is not None:
+            o_lc = src.local_codes(batch.column(self.outcome))
+            out, out_off = _codes_for_kernel(o_lc)
+            n_out = o_lc.width
+        else:
+            o_lc = None
+            out, out_off, n_out = np.empty(0, np.int8), 0, 1
+        if self.value is not None:
+            val = _values_for_kernel(batch.column(self.value))
+            if val.dtype == np.float64:
+                lo, hi = float(np.min(val)), float(np.max(val))
+                if not (math.isfinite(lo) and math.isfinite(hi)):
+                    bad = int(np.count_nonzero(~np.isfinite(val)))
+                    raise ValueError(
+                        f"column {self.value!r} has {bad:,} non-finite value(s) (NaN or inf) in a batch of "
+                        f"{rows:,} rows; pass nulls='drop' to leave NaN rows out"
+                    )
+            else:
+                lo, hi = int(val.min()), int(val.max())
+            self.value_min = min(self.value_min, lo)
+            self.value_max = max(self.value_max, hi)
+        else:
+            val = np.empty(0, np.float64)
+        n_grp = g_lc.width
+        n_cells = n_seg * n_grp
+        chunk = CHUNK_ROWS
+        width = n_out if self.outcome is not None else 1
+        n_chunks = -(-rows // chunk)
+        if n_chunks * n_cells * (width + 3) > _MAX_PARTIAL_CELLS:
+            chunk = max(chunk, -(-rows // max(1, _MAX_PARTIAL_CELLS // (n_cells * (width + 3)))))
+        kernel = cells.fold_cells_parallel if rows >= PARALLEL_MIN_ROWS else cells.fold_cells_serial
+        cnt, n, mean, m2 = kernel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val,
+                                  n_cells, chunk)
+        n = n.reshape(n_seg, n_grp)
+        cnt = cnt.reshape(n_seg, n_grp, width)
+        seg_present = n.sum(axis=1) > 0
+        grp_present = n.sum(axis=0) > 0
+        s_map = self.segments.map_local(s_lc, seg_present) if s_lc is not None else np.array([self.segments.add(None)])
+        g_map = self.groups.map_local(g_lc, grp_present)
+        if o_lc is not None:
+            o_map = self.outcomes.map_local(o_lc, cnt.sum(axis=(0, 1)) > 0)
+        else:
+            o_map = np.array([self.outcomes.add(None)])
+        self._grow(len(self.segments), len(self.groups), len(self.outcomes))
+        si, gi = np.flatnonzero(s_map >= 0), np.flatnonzero(g_map >= 0)
+        oi = np.flatnonzero(o_map >= 0)
+        S, G, O = s_map[si], g_map[gi], o_map[oi]
+        self.counts[np.ix_(S, G, O)] += cnt[np.ix_(si, gi, oi)]
+        sub = np.ix_(S, G)
+        loc = np.ix_(si, gi)
+        mean = mean.reshape(n_seg, n_grp)[loc]
+        m2 = m2.reshape(n_seg, n_grp)[loc]
+        self.n[sub], self.mean[sub], self.m2[sub] = _chan_merge(
+            self.n[sub], self.mean[sub], self.m2[sub], n[loc], mean, m2
+        )
+
+    # -- merge and serialization ----------------------------------------------------------------
+    def _same_spec(self, other: ABTestState) -> None:
+        if not isinstance(other, ABTestState):
+            raise TypeError(f"can only merge with another ABTestState; got {type(other).__name__}")
+        if (self.group, self.outcome, self.value, self.by) != (other.group, other.outcome, other.value, other.by):
+            raise ValueError("cannot merge states of different analyses (group/outcome/value/by differ)")
+
+    def merge(self, other: ABTestState) -> ABTestState:
+        """A new state holding both states' data (neither input changes)."""
+        self._same_spec(other)
+        out = ABTestState(self.group, self.outcome, self.value, self.by or None)
+        for st in (self, other):
+            s_map = np.array([out.segments.add(x) for x in st.segments.labels], dtype=np.int64)
+            g_map = np.array([out.groups.add(x) for x in st.groups.labels], dtype=np.int64)
+            o_map = np.array([out.outcomes.add(x) for x in st.outcomes.labels], dtype=np.int64)
+            out._grow(len(out.segments), len(out.groups), len(out.outcomes))
+            if s_map.size and g_map.size:
+                out.counts[np.ix_(s_map, g_map, o_map)] += st.counts
+                sub = np.ix_(s_map, g_map)
+                out.n[sub], out.mean[sub], out.m2[sub] = _chan_merge(
+                    out.n[sub], out.mean[sub], out.m2[sub], st.n, st.mean, st.m2
+                )
+            out.value_min = min(out.value_min, st.value_min)
+            out.value_max = max(out.value_max, st.value_max)
+            out.rows_read += st.rows_read
+            out.rows_dropped += st.rows_dropped
+        return out
+
+    def to_json(self) -> str:
+        """Lossless JSON (floats are written with full round-trip precision)."""
+        def lab(x):
+            return list(x) if isinstance(x, tuple) else x
+
+        return json.dumps({
+            "group": self.group, "outcome": self.outcome, "value": self.value, "by": self.by,
+            "segments": [lab(x) for x in self.segments.labels], "groups": self.groups.labels,
+            "outcomes": self.outcomes.labels, "counts": self.counts.tolist(), "n": self.n.tolist(),
+            "mean": self.mean.tolist(), "m2": self.m2.tolist(),
+            "value_min": _json_float(self.value_min), "value_max": _json_float(self.value_max),
+            "rows_read": self.rows_read, "rows_dropped": self.rows_dropped,
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> ABTestState:
+        d = json.loads(text)
+        st = cls(d["group"], d["outcome"], d["value"], d["by"] or None)
+        for x in d["segments"]:
+            st.segments.add(tuple(x) if isinstance(x, list) else x)
+        for x in d["groups"]:
+            st.groups.add(x)
+        for x in d["outcomes"]:
+            st.outcomes.add(x)
+        st.counts = np.array(d["counts"], dtype=np.int64).reshape(len(st.segments), len(st.groups),
+                                                                  len(st.outcomes))
+        shape = (len(st.segments), len(st.groups))
+        st.n = np.array(d["n"], dtype=np.int64).reshape(shape)
+        st.mean = np.array(d["mean"], dtype=np.float64).reshape(shape)
+        st.m2 = np.array(d["m2"], dtype=np.float64).reshape(shape)
+        st.value_min, st.value_max = float(d["value_min"]), float(d["value_max"])
+        st.rows_read, st.rows_dropped = d["rows_read"], d["rows_dropped"]
+        return st
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ABTestState) and self.to_json() == other.to_json()
+
+    __hash__ = None
+
+    # -- finalize -------------------------------------------------------------------------------
+    def _sorted(self):
+        """Segment / group / outcome orders sorted by label, so that finalize does not depend on
+        the order in which labels were seen (merge stays commutative)."""
+        so = sorted(range(len(self.segments)), key=lambda i: _sort_key(self.segments.labels[i]))
+        go = sorted(range(len(self.groups)), key=lambda i: _sort_key(self.groups.labels[i]))
+        oo = sorted(range(len(self.outcomes)), key=lambda i: _sort_key(self.outcomes.labels[i]))
+        return np.array(so, dtype=np.int64), np.array(go, dtype=np.int64), np.array(oo, dtype=np.int64)
+
+    def _check_nonempty(self):
+        if self.rows_read - self.rows_dropped == 0 and self.n.sum() == 0:
+            raise ValueError("empty input: no rows to analyse")
+        if len(self.groups) < 2:
+            only = self.groups.labels[0] if self.groups.labels else None
+            raise ValueError(
+                f"column {self.group!r} has a single group ({only!r}); a test needs at least two groups"
+            )
+
+    def srm(self, expected_split=None, threshold: float = 0.001) -> SRMResult:
+        """Sample-ratio-mismatch check of the groups' row counts (all segments together)."""
+        _, go, _ = self._sorted()
+        labels = [self.groups.labels[i] for i in go]
+        sizes = self.n.sum(axis=0)[go]
+        shares = _expected_shares(expected_split, labels)
+        stat, p = _stats.srm_test(sizes, shares)
+        return SRMResult(stat, p, tuple(labels), tuple(int(x) for x in sizes),
+                         tuple(float(x) for x in shares / shares.sum()), threshold)
+
+    def g_test(self, *, correction=None, monte_carlo=None, seed=None, adjust="holm",
+               expected_split=None, srm_threshold: float = 0.001):
+        """G-test of independence of group and outcome (per segment when ``by`` is set)."""
+        if self.outcome is None:
+            raise ValueError("this state has no `outcome` column: a G-test needs one")
+        correction, monte_carlo, seed_key, adjust = _g_iv(correction, monte_carlo, seed, adjust)
+        self._check_nonempty()
+        so, go, oo = self._sorted()
+        if len(self.outcomes) < 2:
+            raise ValueError(
+                f"column {self.outcome!r} has a single level ({self.outcomes.labels[0]!r}); "
+                "a G-test needs at least two outcome levels"
+            )
+        srm = self.srm(expected_split, srm_threshold)
+        _warn_srm(srm)
+        counts = self.counts[np.ix_(so, go, oo)]
+        groups = tuple(self.groups.labels[i] for i in go)
+        outcomes = tuple(self.outcomes.labels[i] for i in oo)
+        if not self.by:
+            res = _g_single(counts[0], correction, monte_carlo, seed_key)
+            return GTestResult(**res, groups=groups, outcomes=outcomes, srm=srm,
+                               rows_dropped=self.rows_dropped)
+        rows = []
+        for k in range(counts.shape[0]):
+            obs = counts[k]
+            keep_r = obs.sum(axis=1) > 0
+            keep_c = obs.sum(axis=0) > 0
+            if keep_r.sum() < 2 or keep_c.sum() < 2:
+                rows.append(dict(statistic=np.nan, pvalue=np.nan, dof=0, pvalue_mc=None,
+                                 small_counts=True, note="fewer than two groups or outcome levels"))
+                continue
+            res = _g_single(obs[np.ix_(keep_r, keep_c)], correction, monte_carlo,
+                            (seed_key + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF)
+            rows.append(res)
+        seg_labels = [self.segments.labels[i] for i in so]
+        cols = _label_columns(self.by, seg_labels)
+        cols["n"] = counts.sum(axis=(1, 2)).tolist()
+        for g_idx, g in enumerate(groups):
+            cols[f"n[{g}]"] = counts[:, g_idx, :].sum(axis=1).tolist()
+        if len(outcomes) == 2:
+            # share of the second outcome level (e.g. converted == 1) per group: what people read first
+            for g_idx, g in enumerate(groups):
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    share = counts[:, g_idx, 1] / counts[:, g_idx, :].sum(axis=1)
+                cols[f"rate[{g}]"] = share.tolist()
+        cols["statistic"] = [float(r["statistic"]) for r in rows]
+        cols["dof"] = [int(r["dof"]) for r in rows]
+        p = np.array([float(r["pvalue"]) for r in rows])
+        cols["pvalue"] = p.tolist()
+        cols["pvalue_adjusted"] = _stats.adjust_pvalues(p, adjust).tolist()
+        if monte_carlo:
+            pmc = np.array([np.nan if r["pvalue_mc"] is None else r["pvalue_mc"] for r in rows])
+            cols["pvalue_mc"] = pmc.tolist()
+            cols["pvalue_mc_adjusted"] = _stats.adjust_pvalues(pmc, adjust).tolist()
+        cols["small_counts"] = [bool(r["small_counts"]) for r in rows]
+        cols["note"] = [r.get("note", "") for r in rows]
+        return ABTable(pa.table(cols), "g_test", adjust, srm, self.rows_dropped)
+
+    def z_test(self, *, control=None, kind="mean", alternative="two-sided", margin=0.0, confidence=0.95,
+               adjust="holm", expected_split=None, srm_threshold: float = 0.001):
+        """Every other group against ``control`` on the mean (or proportion) of ``value``."""
+        if self.value is None:
+            raise ValueError("this state has no `value` column: a z-test needs one")
+        kind = check_choice("kind", kind, ("mean", "proportion"))
+        alternative = check_choice("alternative", alternative, _ALTERNATIVES)
+        margin = check_finite_float("margin", margin)
+        confidence = check_probability("confidence", confidence)
+        adjust = check_choice("adjust", adjust, _ADJUST, allow_none=True)
+        self._check_nonempty()
+        if kind == "proportion":
+            self._check_binary()
+        so, go, _ = self._sorted()
+        groups = [self.groups.labels[i] for i in go]
+        c_idx = _control_index(control, groups, self.group)
+        srm = self.srm(expected_split, srm_threshold)
+        _warn_srm(srm)
+        n = self.n[np.ix_(so, go)]
+        mean = self.mean[np.ix_(so, go)]
+        m2 = self.m2[np.ix_(so, go)]
+        treat = [j for j in range(len(groups)) if j != c_idx]
+        S = n.shape[0]
+        seg_rows = np.repeat(np.arange(S), len(treat))
+        t_rows = np.tile(np.array(treat), S)
+        nc, mc, m2c = n[seg_rows, c_idx], mean[seg_rows, c_idx], m2[seg_rows, c_idx]
+        nt, mt, m2t = n[seg_rows, t_rows], mean[seg_rows, t_rows], m2[seg_rows, t_rows]
+        r = _stats.z_compare(nc, mc, m2c, nt, mt, m2t, kind=kind, alternative=alternative,
+                             margin=margin, confidence=confidence)
+        notes = np.where((nc < 2) | (nt < 2), "fewer than two rows in control or treatment", "")
+        bad = (nc < 2) | (nt < 2)
+        for key in r:
+            r[key] = np.where(bad, np.nan, r[key])
+        if not self.by and len(treat) == 1:
+            return ZTestResult(
+                statistic=float(r["statistic"][0]), pvalue=float(r["pvalue"][0]),
+                difference=float(r["difference"][0]),
+                confidence_interval=ConfidenceInterval(float(r["ci_low"][0]), float(r["ci_high"][0])),
+                relative_difference=float(r["relative_difference"][0]),
+                relative_confidence_interval=ConfidenceInterval(float(r["rel_low"][0]), float(r["rel_high"][0])),
+                std_error=float(r["std_error"][0]), control=groups[c_idx], treatment=groups[treat[0]],
+                mean_control=float(mc[0]), mean_treatment=float(mt[0]), n_control=int(nc[0]),
+                n_treatment=int(nt[0]), kind=kind, alternative=alternative, margin=margin,
+                confidence=confidence, srm=srm, rows_dropped=self.rows_dropped,
+            )
+        cols = {}
+        if self.by:
+            seg_labels = [self.segments.labels[so[i]] for i in seg_rows]
+            cols.update(_label_columns(self.by, seg_labels))
+        cols["control"] = [groups[c_idx]] * len(seg_rows)
+        cols["treatment"] = [groups[j] for j in t_rows]
+        cols["n_control"] = nc.tolist()
+        cols["n_treatment"] = nt.tolist()
+        cols["mean_control"] = mc.tolist()
+        cols["mean_treatment"] = mt.tolist()
+        cols["difference"] = r["difference"].tolist()
+        cols["ci_low"] = r["ci_low"].tolist()
+        cols["ci_high"] = r["ci_high"].tolist()
+        cols["relative_difference"] = r["relative_difference"].tolist()
+        cols["rel_ci_low"] = r["rel_low"].tolist()
+        cols["rel_ci_high"] = r["rel_high"].tolist()
+        cols["std_error"] = r["std_error"].tolist()
+        cols["statistic"] = r["statistic"].tolist()
+        cols["pvalue"] = r["pvalue"].tolist()
+        cols["pvalue_adjusted"] = _stats.adjust_pvalues(r["pvalue"], adjust).tolist()
+        cols["note"] = notes.tolist()
+        return ABTable(pa.table(cols), f"z_test[{kind}]", adjust, srm, self.rows_dropped)
+
+    def _check_binary(self):
+        col = self.value
+        if self.value_min < 0 or self.value_max > 1:
+            raise ValueError(
+                f"kind='proportion' needs 0/1 values, but column {col!r} ranges over "
+                f"[{self.value_min}, {self.value_max}]"
+            )
+        # 0/1 data have M2 = n p (1 - p) exactly; values strictly inside (0, 1) make it smaller
+        expect = self.n * self.mean * (1.0 - self.mean)
+        if not np.allclose(self.m2, expect, rtol=1e-9, atol=1e-9 * max(1, int(self.n.max()))):
+            raise ValueError(f"kind='proportion' needs 0/1 values, but column {col!r} has values "
+                             "strictly between 0 and 1; use kind='mean'")
+
+
+def _json_float(x: float):
+    return x if math.isfinite(x) else repr(x)
+
+
+def _expected_shares(expected_split, labels) -> np.ndarray:
+    if expected_split is None:
+        return np.ones(len(labels))
+    if isinstance(expected_split, dict):
+        missing = [g for g in labels if g not in expected_split and str(g) not in expected_split]
+        if missing:
+            raise ValueError(f"`expected_split` has no share for group(s) {missing!r}")
+        shares = np.array([expected_split.get(g, expected_split.get(str(g))) for g in labels], dtype=float)
+    else:
+        shares = np.asarray(expected_split, dtype=float)
+        if shares.shape != (len(labels),):
+            raise ValueError(f"`expected_split` needs {len(labels)} shares (groups in sorted order "
+                             f"{labels!r}); got {list(shares)!r}")
+    if not np.all(np.isfinite(shares)) or np.any(shares <= 0):
+        raise ValueError(f"`expected_split` shares must be positive and finite; got {shares.tolist()!r}")
+    return shares
+
+
+def _warn_srm(srm: SRMResult) -> None:
+    if srm.mismatch:
+        warnings.warn(srm.message(), SampleRatioMismatchWarning, stacklevel=4)
+
+
+def _control_index(control, groups: list, column: str) -> int:
+    if control is None:
+        if "control" in groups:
+            return groups.index("control")
+        return 0
+    if control in groups:
+        return groups.index(control)
+    as_text = [str(g) for g in groups]
+    if str(control) in as_text:
+        return as_text.index(str(control))
+    raise ValueError(f"`control`={control!r} is not a group of column {column!r}; groups: {groups!r}")
+
+
+def _g_iv(correction, monte_carlo, seed, adjust):
+    correction = check_choice("correction", correction, ("williams", "yates"), allow_none=True)
+    monte_carlo = check_int("monte_carlo", monte_carlo, low=1, allow_none=True)
+    seed_key = check_seed("seed", seed)
+    adjust = check_choice("adjust", adjust, _ADJUST, allow_none=True)
+    return correction, monte_carlo, seed_key, adjust
+
+
+def _g_single(observed, correction, monte_carlo, seed_key) -> dict:
+    """G-test of one R x C table without empty rows or columns."""
+    obs = np.asarray(observed, dtype=np.float64)
+    r, c = obs.shape
+    expected = _stats.expected_counts(obs)
+    dof = (r - 1) * (c - 1)
+    if correction == "yates":
+        if (r, c) != (2, 2):
+            raise ValueError(f"correction='yates' applies to 2 x 2 tables only; this table is {r} x {c}")
+        g = float(_stats.g_statistic(_stats.yates_adjust(obs, expected), expected))
+    else:
+        g = float(_stats.g_statistic(obs, expected))
+        if correction == "williams":
+            g /= float(_stats.williams_q(obs))
+    pvalue = float(stats.chi2.sf(g, dof))
+    small = bool(obs.min() < 100 or expected.min() < 5)
+    pvalue_mc = None
+    note = ""
+    if monte_carlo:
+        pvalue_mc = _monte_carlo_pvalue(obs, expected, monte_carlo, seed_key)
+    if small:
+        note = ("small counts (a cell under 100 or an expected count under 5): the chi-square p-value is "
+                "unreliable; read pvalue_mc" + ("" if monte_carlo else " (pass monte_carlo=N)"))
+    return dict(statistic=g, pvalue=pvalue, dof=dof, expected_freq=expected, observed=observed,
+                correction=correction, pvalue_mc=pvalue_mc, n_monte_carlo=monte_carlo or 0,
+                small_counts=small, note=note)
+
+
+def _monte_carlo_pvalue(obs: np.ndarray, expected: np.ndarray, n_tables: int, seed_key: int) -> float:
+    """(1 + #{G_sim >= G_obs}) / (N + 1) over N tables with the observed margins (uncorrected G)."""
+    from ._kernels import patefield
+
+    if not np.all(obs == np.round(obs)):
+        raise ValueError("monte_carlo needs integer counts in `observed`")
+    rows = obs.sum(axis=1).astype(np.int64)
+    cols = obs.sum(axis=0).astype(np.int64)
+    total = int(rows.sum())
+    g_obs = float(_stats.g_statistic(obs, expected))
+    if total <= 4_000_000:
+        x = np.arange(total + 1, dtype=np.float64)
+        xlogx = np.zeros(total + 1)
+        xlogx[1:] = x[1:] * np.log(x[1:])
+    else:
+        xlogx = np.zeros(0)
+    # G of an equal table is recomputed with other rounding: compare with a relative tolerance
+    threshold = g_obs - 1e-7 * max(1.0, abs(g_obs))
+    hits = patefield.monte_carlo_g_hits(rows, cols, np.log(expected), xlogx, threshold, n_tables,
+                                        np.uint64(seed_key), 1024)
+    return (1.0 + int(hits)) / (n_tables + 1.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# public API
+
+
+def _make_state(group, outcome, value, by):
+    return ABTestState(group=group, outcome=outcome, value=value, by=by)
+
+
+def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, seed=None, adjust="holm",
+           nulls="raise", filter=None, batch_size=None, expected_split=None, progress=False):
+    """G-test of independence between ``group`` and ``outcome`` (any R x C table).
+
+    Parameters
+    ----------
+    data : table-like
+        A pyarrow Table/RecordBatch/RecordBatchReader/Dataset, a Parquet path, folder, glob or list
+        of paths, a pandas or polars DataFrame, an object with ``__arrow_c_stream__``, or a dict of
+        arrays.
+    group, outcome : str
+        Columns: strings, dictionary-encoded strings, integers or booleans.
+    by : str or list of str, optional
+        Segment columns: one test per segment, all in the same pass; returns an :class:`ABTable`.
+    correction : {None, "williams", "yates"}
+        Williams' correction (any table) or Yates' continuity correction (2 x 2 only).
+    monte_carlo : int, optional
+        Also compute a Monte Carlo p-value from this many random tables with the observed
+        margins (Patefield's algorithm; seeded, reproducible on any thread count).
+    seed : int or numpy Generator, optional
+    adjust : {"holm", "bh", None}
+        Adjustment of the per-segment p-values (``by`` only).
+    nulls : {"raise", "drop"}
+    filter : pyarrow.compute.Expression, optional
+        Row filter, pushed into the Parquet scan.
+    batch_size : int, optional
+    expected_split : dict or sequence, optional
+        Expected share of each group for the sample-ratio-mismatch check (equal by default).
+
+    Returns
+    -------
+    GTestResult or ABTable
+        ``statistic, pvalue, dof, expected_freq``; equal to
+        ``scipy.stats.chi2_contingency(observed, correction=False, lambda_="log-likelihood")``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastevals
+    >>> rng = np.random.default_rng(0)
+    >>> data = {"variant": rng.choice(["a", "b"], 10_000), "converted": rng.random(10_000) < 0.1}
+    >>> res = fastevals.g_test(data, group="variant", outcome="converted")
+    >>> bool(0 <= res.pvalue <= 1), res.dof
+    (True, 1)
+
+    References
+    ----------
+    R. R. Sokal and F. J. Rohlf, *Biometry*, 3rd ed., section 17.2 (G-test, Williams' correction).
+    D. A. Williams, "Improved likelihood ratio tests for complete contingency tables", Biometrika 63 (1976).
+    """
+    nulls = check_nulls(nulls)
+    _g_iv(correction, monte_carlo, 0 if seed is None else seed, adjust)  # fail fast, before the scan
+    st = _make_state(group, outcome, None, by)
+    scan = st.update(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+    scan.check_not_empty()
+    return st.g_test(correction=correction, monte_carlo=monte_carlo, seed=seed, adjust=adjust,
+                     expected_split=expected_split)
+
+
+def z_test(data, *, group, value, control=None, kind="mean", alternative="two-sided", margin=0.0,
+           confidence=0.95, by=None, adjust="holm", nulls="raise", filter=None, batch_size=None,
+           expected_split=None, progress=False):
+    """Two-sample z-test of every group against ``control`` on the mean (or proportion) of ``value``.
+
+    ``kind="mean"``: unequal-variance (Welch) standard error, as statsmodels
+    ``CompareMeans.ztest_ind(usevar="unequal")`` and ``zconfint_diff``.
+    ``kind="proportion"`` (0/1 values): pooled standard error for the test
+    (``proportions_ztest``), unpooled for the interval
+    (``confint_proportions_2indep(method="wald")``).
+
+    ``margin``: tests treatment - control against ``margin`` instead of 0 (with
+    ``alternative="larger"``: superiority by at least ``margin``; with a negative
+    margin: non-inferiority). ``control`` defaults to a group named "control" if
+    there is one, else the first group in sorted order; the result names it.
+
+    Returns a :class:`ZTestResult` for one treatment without ``by``, else an
+    :class:`ABTable` with a row per (segment, treatment) and adjusted p-values.
+
+    Examples
+    --------
+    >>> import numpy as np, fastevals
+    >>> rng = np.random.default_rng(1)
+    >>> data = {"variant": np.repeat(["a", "b"], 5000), "revenue": rng.exponential(10, 10_000)}
+    >>> res = fastevals.z_test(data, group="variant", value="revenue", control="a")
+    >>> res.control, res.treatment, res.n_treatment
+    ('a', 'b', 5000)
+    """
+    nulls = check_nulls(nulls)
+    check_choice("kind", kind, ("mean", "proportion"))
+    check_choice("alternative", alternative, _ALTERNATIVES)
+    st = _make_state(group, None, value, by)
+    scan = st.update(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+    scan.check_not_empty()
+    return st.z_test(control=control, kind=kind, alternative=alternative, margin=margin,
+                     confidence=confidence, adjust=adjust, expected_split=expected_split)
+
+
+@dataclass(frozen=True, slots=True)
+class ABTestReport:
+    """What :func:`abtest` found: the G-test on ``outcome``, the z-test on ``value`` and the
+    sample-ratio check, all from one pass over the data."""
+
+    g_test: GTestResult | ABTable | None
+    z_test: ZTestResult | ABTable | None
+    srm: SRMResult
+    rows_read: int
+    rows_dropped: int
+    state: ABTestState
+
+    def to_dict(self) -> dict:
+        return {
+            "g_test": None if self.g_test is None else self.g_test.to_dict(),
+            "z_test": None if self.z_test is None else self.z_test.to_dict(),
+            "srm": self.srm.to_dict(),
+            "rows_read": self.rows_read,
+            "rows_dropped": self.rows_dropped,
+        }
+
+
+def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind="mean",
+           alternative="two-sided", margin=0.0, confidence=0.95, correction=None, monte_carlo=None,
+           seed=None, adjust="holm", nulls="raise", filter=None, batch_size=None, expected_split=None,
+           progress=False) -> ABTestReport:
+    """G-test on ``outcome`` and z-test on ``value`` in one pass over ``data``.
+
+    Arguments as in :func:`g_test` and :func:`z_test`; give ``outcome``, ``value`` or both.
+
+    Examples
+    --------
+    >>> import numpy as np, fastevals
+    >>> rng = np.random.default_rng(2)
+    >>> data = {"variant": rng.choice(["control", "new"], 20_000),
+    ...         "converted": rng.random(20_000) < 0.1, "revenue": rng.exponential(5, 20_000)}
+    >>> rep = fastevals.abtest(data, group="variant", outcome="converted", value="revenue")
+    >>> rep.z_test.control, rep.g_test.dof
+    ('control', 1)
+    """
+    nulls = check_nulls(nulls)
+    if outcome is None and value is None:
+        raise ValueError("give `outcome` (for the G-test), `value` (for the z-test), or both")
+    st = _make_state(group, outcome, value, by)
+    scan = st.update(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+    scan.check_not_empty()
+    with warnings.catch_warnings():
+        # the SRM warning is raised once, below, not once per test
+        warnings.simplefilter("ignore", SampleRatioMismatchWarning)
+        g = (st.g_test(correction=correction, monte_carlo=monte_carlo, seed=seed, adjust=adjust,
+                       expected_split=expected_split) if outcome is not None else None)
+        z = (st.z_test(control=control, kind=kind, alternative=alternative, margin=margin,
+                       confidence=confidence, adjust=adjust, expected_split=expected_split)
+             if value is not None else None)
+    srm = st.srm(expected_split)
+    _warn_srm(srm)
+    return ABTestReport(g, z, srm, st.rows_read, st.rows_dropped, st)
+
+
+def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None) -> GTestResult:
+    """G-test of independence on a table of counts, or on a stack of tables ``(..., R, C)``.
+
+    A single table with an all-zero row or column raises (its expected counts
+    are zero); in a stack, such tables get NaN and a RuntimeWarning says how many.
+
+    Examples
+    --------
+    >>> import fastevals
+    >>> res = fastevals.g_test_counts([[120, 880], [150, 850]])
+    >>> round(res.statistic, 4), res.dof
+    (3.8605, 1)
+    """
+    correction, monte_carlo, seed_key, _ = _g_iv(correction, monte_carlo, seed, None)
+    try:
+        obs = np.asarray(observed, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`observed` must be an array of counts; got {type(observed).__name__}") from None
+    if obs.ndim < 2:
+        raise ValueError(f"`observed` must have at least 2 dimensions (R x C); got shape {obs.shape}")
+    r, c = obs.shape[-2:]
+    if r < 2 or c < 2:
+        raise ValueError(f"`observed` tables must be at least 2 x 2; got {r} x {c}")
+    if obs.size == 0 or not np.all(np.isfinite(obs)) or np.any(obs < 0):
+        raise ValueError("`observed` must hold finite, non-negative counts")
+    if correction == "yates" and (r, c) != (2, 2):
+        raise ValueError(f"correction='yates' applies to 2 x 2 tables only; these are {r} x {c}")
+    degenerate = (obs.sum(axis=-1) == 0).any(axis=-1) | (obs.sum(axis=-2) == 0).any(axis=-1)
+    if obs.ndim == 2:
+        if degenerate:
+            rz = np.flatnonzero(obs.sum(axis=1) == 0).tolist()
+            cz = np.flatnonzero(obs.sum(axis=0) == 0).tolist()
+            raise ValueError(f"`observed` has all-zero rows {rz} / columns {cz}: expected counts would be "
+                             "zero; drop them first")
+        res = _g_single(obs, correction, monte_carlo, seed_key)
+        res["observed"] = np.asarray(observed)
+        return GTestResult(**res)
+    expected = _stats.expected_counts(obs)
+    if correction == "yates":
+        g = _stats.g_statistic(_stats.yates_adjust(obs, expected), expected)
+    else:
+        g = _stats.g_statistic(obs, expected)
+        if correction == "williams":
+            g = g / _stats.williams_q(obs)
+    g = np.where(degenerate, np.nan, g)
+    dof = (r - 1) * (c - 1)
+    pvalue = stats.chi2.sf(g, dof)
+    if degenerate.any():
+        warnings.warn(f"{int(degenerate.sum())} table(s) of the stack have an all-zero row or column; "
+                      "their statistic and p-value are NaN", RuntimeWarning, stacklevel=2)
+    with np.errstate(invalid="ignore"):
+        small = (obs.min(axis=(-2, -1)) < 100) | (np.nan_to_num(expected, nan=0.0).min(axis=(-2, -1)) < 5)
+    pvalue_mc = None
+    if monte_carlo:
+        flat_obs = obs.reshape(-1, r, c)
+        flat_exp = expected.reshape(-1, r, c)
+        flat_deg = degenerate.reshape(-1)
+        pmc = np.full(flat_obs.shape[0], np.nan)
+        for k in range(flat_obs.shape[0]):
+            if not flat_deg[k]:
+                key = (seed_key + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF
+                pmc[k] = _monte_carlo_pvalue(flat_obs[k], flat_exp[k], monte_carlo, key)
+        pvalue_mc = pmc.reshape(degenerate.shape)
+    return GTestResult(statistic=g, pvalue=pvalue, dof=dof, expected_freq=expected, observed=np.asarray(observed),
+                       correction=correction, pvalue_mc=pvalue_mc, n_monte_carlo=monte_carlo or 0,
+                       small_counts=small)
+
+
+def warmup(parallel: bool = True) -> None:
+    """Compile (or load from the on-disk cache) the A/B kernels for the common column types."""
+    rows = PARALLEL_MIN_ROWS if parallel else 1000
+    rng = np.random.default_rng(0)
+    data = {
+        "g": pa.array(rng.choice(["a", "b"], rows)).dictionary_encode(),
+        "o": rng.integers(0, 2, rows).astype(np.int8),
+        "v": rng.random(rows),
+    }
+    st = ABTestState(group="g", outcome="o", value="v")
+    st.update(data)
+    g_test_counts([[5, 6], [7, 8]], monte_carlo=10, seed=0)
