@@ -14,17 +14,17 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first attribute access)
 _LAZY = {
-    "g_test": "fastevals.abtest",
-    "g_test_counts": "fastevals.abtest",
-    "z_test": "fastevals.abtest",
-    "abtest": "fastevals.abtest",
-    "ABTestState": "fastevals.abtest",
+    "g_test": "fastevals.ab_tests",
+    "g_test_counts": "fastevals.ab_tests",
+    "z_test": "fastevals.ab_tests",
+    "abtest": "fastevals.ab_tests",
+    "ABTestState": "fastevals.ab_tests",
     "GTestResult": "fastevals.results",
     "ZTestResult": "fastevals.results",
     "ABTable": "fastevals.results",
     "SRMResult": "fastevals.results",
     "SampleRatioMismatchWarning": "fastevals.results",
-    "warmup": "fastevals.abtest",
+    "warmup": "fastevals.ab_tests",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

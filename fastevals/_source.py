@@ -355,6 +355,8 @@ class Scan:
 def _has_nan(arr: pa.Array) -> bool:
     if not pa.types.is_floating(arr.type):
         return False
+    if arr.null_count:
+        return bool(pc.any(pc.is_nan(arr)).as_py())
     values = numeric_view(arr)
     # np.isnan on a sum is a fast screen: a NaN (or +inf and -inf together) poisons it
     s = float(np.add.reduce(values, dtype=np.float64))

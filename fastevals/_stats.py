@@ -139,7 +139,7 @@ def adjust_pvalues(p: np.ndarray, method: str | None) -> np.ndarray:
     if method == "holm":
         adj = np.maximum.accumulate((m - np.arange(m)) * sorted_p)
     elif method == "bh":
-        adj = np.minimum.accumulate((m / np.arange(m, 0, -1) * sorted_p[::-1]))[::-1]
+        adj = np.minimum.accumulate(m / np.arange(m, 0, -1) * sorted_p[::-1])[::-1]
     else:
         raise AssertionError(method)
     res = np.empty(m)

@@ -3,7 +3,8 @@ and n / mean / M2 per cell, where a cell is a (segment, group) pair.
 
 Rows are processed in fixed-size chunks. Each chunk owns its own slot of the
 partial tables and makes two passes over rows that stay in cache (sums, then
-squared deviations from the chunk mean: no raw sums of squares); the chunk
+deviations from the chunk mean, with the corrected two-pass formula: no raw
+sums of squares); the chunk
 slots are then merged serially, in chunk order, with Chan et al.'s formula.
 Chunking depends only on the number of rows, never on the thread count, so 1
 and N threads give bit-identical results.
@@ -93,7 +94,7 @@ def _pass_values(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, cnt, s):
 
 
 @serial_kernel
-def _pass_deviations(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, mean, m2):
+def _pass_deviations(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, mean, m2, d1):
     # slices make every index provably >= 0, so numba drops its negative-index
     # wraparound (measured ~2x on this loop)
     grp = grp[lo:hi]
@@ -104,11 +105,13 @@ def _pass_deviations(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, mean, m2):
         for i in range(hi - lo):
             cell = np.intp(grp[i]) - grp_off + (np.intp(seg[i]) - seg_off) * n_grp
             d = val[i] - mean[cell]
+            d1[i & 3, cell] += d
             m2[i & 3, cell] += d * d
     else:
         for i in range(hi - lo):
             cell = np.intp(grp[i]) - grp_off
             d = val[i] - mean[cell]
+            d1[i & 3, cell] += d
             m2[i & 3, cell] += d * d
 
 
@@ -144,12 +147,19 @@ def _fold_chunk(c, lo, hi, seg, seg_off, grp, grp_off, n_grp, out, out_off, n_ou
                     tot += s[u, k]
                 mean_out[c, k] = tot / n_out_arr[c, k]
         m2 = np.zeros((LANES, n_cells), dtype=np.float64)
-        _pass_deviations(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, mean_out[c], m2)
+        d1 = np.zeros((LANES, n_cells), dtype=np.float64)
+        _pass_deviations(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, mean_out[c], m2, d1)
         for k in range(n_cells):
-            t2 = 0.0
-            for u in range(LANES):
-                t2 += m2[u, k]
-            m2_out[c, k] = t2
+            if n_out_arr[c, k] > 0:
+                t1 = 0.0
+                t2 = 0.0
+                for u in range(LANES):
+                    t1 += d1[u, k]
+                    t2 += m2[u, k]
+                # corrected two-pass (Chan, Golub & LeVeque 1983): the sum of deviations is zero
+                # in exact arithmetic; what rounding left in it corrects the mean and M2
+                m2_out[c, k] = t2 - t1 * t1 / n_out_arr[c, k]
+                mean_out[c, k] += t1 / n_out_arr[c, k]
 
 
 @serial_kernel

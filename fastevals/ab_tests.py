@@ -69,20 +69,28 @@ def _chan_merge(na, ma, m2a, nb, mb, m2b):
     return n, mean, m2
 
 
-def _codes_for_kernel(lc: src.LocalCodes) -> tuple[np.ndarray, int]:
-    """Codes as int8 or int32 (a few dtypes keep the number of compiled kernels small)."""
+# Kernels compile once per combination of argument dtypes (seconds each), so codes and values
+# are brought to a few dtypes: codes int32 (int8 kept for raw int8 / boolean outcome columns),
+# values float64 or int8 (0/1 flags).
+
+
+def _codes_for_kernel(lc: src.LocalCodes, *, allow_int8: bool = False) -> tuple[np.ndarray, int]:
     codes = lc.codes
-    if codes.dtype in (np.int8, np.uint8, np.int32):
+    if codes.dtype == np.int32 or (allow_int8 and codes.dtype == np.int8):
         return codes, lc.offset
-    if codes.dtype.kind in "iu" and lc.offset == 0 and lc.width <= np.iinfo(np.int32).max:
-        return codes.astype(np.int32), 0
-    return (codes.astype(np.int64) - lc.offset).astype(np.int32), 0
+    if allow_int8 and codes.dtype == np.uint8 and lc.offset == 0 and lc.width <= 2:
+        return codes.view(np.int8), 0  # booleans: 0/1 bytes
+    # local widths are below 2**31 (integer ranges <= 2**16, combined segments <= 2**24)
+    shifted = codes.astype(np.int64) - lc.offset if lc.offset else codes
+    return shifted.astype(np.int32), 0
 
 
 def _values_for_kernel(arr: pa.Array) -> np.ndarray:
     values = src.numeric_view(arr)
-    if values.dtype in (np.float64, np.uint8, np.int8):
+    if values.dtype in (np.float64, np.int8):
         return values
+    if pa.types.is_boolean(arr.type):
+        return values.view(np.int8)
     return values.astype(np.float64)
 
 
@@ -99,7 +107,7 @@ class ABTestState:
     --------
     >>> import numpy as np, fastevals
     >>> st = fastevals.ABTestState(group="variant", outcome="converted")
-    >>> st.update({"variant": np.array(["a", "b"] * 500), "converted": np.arange(1000) % 3 == 0})
+    >>> _ = st.update({"variant": np.array(["a", "b"] * 500), "converted": np.arange(1000) % 3 == 0})
     >>> round(st.g_test().pvalue, 6)
     1.0
     """
@@ -144,7 +152,11 @@ class ABTestState:
 
     # -- update -------------------------------------------------------------------------------
     def update(self, data, *, nulls: str = "raise", filter=None, batch_size=None, progress=False):
-        """Fold every row of ``data`` (any source fastevals accepts) into the state."""
+        """Fold every row of ``data`` (any source fastevals accepts) into the state; returns it."""
+        self._scan_into(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+        return self
+
+    def _scan_into(self, data, *, nulls, filter, batch_size, progress) -> src.Scan:
         nulls = check_nulls(nulls)
         source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=self.columns)
         source.require(self._requirements())
@@ -178,14 +190,13 @@ class ABTestState:
         if self.by:
             s_lc = src.combine_codes([src.local_codes(batch.column(b)) for b in self.by])
             seg, seg_off = _codes_for_kernel(s_lc)
-            seg = seg.astype(np.int32, copy=False)
             n_seg = s_lc.width
         else:
             s_lc = None
             seg, seg_off, n_seg = np.empty(0, np.int32), 0, 1
         if self.outcome is not None:
             o_lc = src.local_codes(batch.column(self.outcome))
-            out, out_off = _codes_for_kernel(o_lc)
+            out, out_off = _codes_for_kernel(o_lc, allow_int8=True)
             n_out = o_lc.width
         else:
             o_lc = None
@@ -633,7 +644,7 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
     nulls = check_nulls(nulls)
     _g_iv(correction, monte_carlo, 0 if seed is None else seed, adjust)  # fail fast, before the scan
     st = _make_state(group, outcome, None, by)
-    scan = st.update(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+    scan = st._scan_into(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
     scan.check_not_empty()
     return st.g_test(correction=correction, monte_carlo=monte_carlo, seed=seed, adjust=adjust,
                      expected_split=expected_split)
@@ -671,7 +682,7 @@ def z_test(data, *, group, value, control=None, kind="mean", alternative="two-si
     check_choice("kind", kind, ("mean", "proportion"))
     check_choice("alternative", alternative, _ALTERNATIVES)
     st = _make_state(group, None, value, by)
-    scan = st.update(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+    scan = st._scan_into(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
     scan.check_not_empty()
     return st.z_test(control=control, kind=kind, alternative=alternative, margin=margin,
                      confidence=confidence, adjust=adjust, expected_split=expected_split)
@@ -721,7 +732,7 @@ def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind
     if outcome is None and value is None:
         raise ValueError("give `outcome` (for the G-test), `value` (for the z-test), or both")
     st = _make_state(group, outcome, value, by)
-    scan = st.update(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+    scan = st._scan_into(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
     scan.check_not_empty()
     with warnings.catch_warnings():
         # the SRM warning is raised once, below, not once per test

@@ -1,0 +1,48 @@
+"""Developer sessions: ``nox -s tests``, ``bench``, ``lint``, ``cudasim``, ``demo``."""
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+
+
+@nox.session
+def tests(session):
+    """The test suite as CI runs it (large sizes excluded)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def large(session):
+    """The tests behind the `large` marker (minutes)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-m", "large", *session.posargs)
+
+
+@nox.session
+def bench(session):
+    """Benchmarks for real (standard workload sizes), JSON written to .benchmarks/."""
+    session.install("-e", ".[test,bench]")
+    session.run(
+        "python", "-m", "pytest", "benchmarks", "--benchmark-enable", "--benchmark-autosave",
+        *session.posargs, env={"FASTEVALS_BENCH_FULL": "1"},
+    )
+
+
+@nox.session
+def lint(session):
+    session.install("ruff")
+    session.run("ruff", "check", "fastevals", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def cudasim(session):
+    """CUDA kernels under the numba CUDA simulator (no GPU needed)."""
+    session.install("-e", ".[test,cuda]")
+    session.run("python", "-m", "pytest", "-m", "cuda", *session.posargs, env={"NUMBA_ENABLE_CUDASIM": "1"})
+
+
+@nox.session
+def demo(session):
+    session.install("-e", ".")
+    session.run("fastevals", "demo")

@@ -1,0 +1,102 @@
+"""The command line: demo, abtest (text and JSON), errors, and a cheap import."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats
+
+import fastevals
+from fastevals import cli
+from fastevals.demo import make_experiment, write_experiment
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory):
+    path = tmp_path_factory.mktemp("demo") / "experiment.parquet"
+    write_experiment(str(path), 60_000, row_group_size=10_000)
+    return str(path)
+
+
+def test_demo_writes_a_log_and_analyses_it(tmp_path, capsys):
+    out = tmp_path / "d" / "log.parquet"
+    assert cli.main(["demo", "--rows", "40000", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "G-test: variant x converted" in text and "z-test (mean) on revenue" in text
+    assert "by device" in text or "device" in text
+    table = pq.read_table(out)
+    assert table.num_rows == 40_000
+    assert set(table.column_names) == {"user_id", "variant", "country", "device", "converted", "revenue"}
+    assert [p.name for p in out.parent.iterdir()] == ["log.parquet"]  # no temporary file left
+
+
+def test_abtest_json_equals_library(log, capsys):
+    assert cli.main(["abtest", log, "--outcome", "converted", "--value", "revenue", "--control", "control",
+                     "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    ref = fastevals.abtest(log, group="variant", outcome="converted", value="revenue", control="control")
+    assert got["g_test"]["statistic"] == pytest.approx(ref.g_test.statistic, rel=1e-12)
+    assert got["z_test"]["pvalue"] == pytest.approx(ref.z_test.pvalue, rel=1e-12)
+    assert got["rows_read"] == 60_000
+    # and both against scipy on the raw columns
+    t = pq.read_table(log)
+    v = np.asarray(t.column("variant").to_pylist())
+    y = t.column("converted").to_numpy()
+    obs = np.array([[np.sum((v == g) & (y == k)) for k in (0, 1)] for g in ("control", "treatment")])
+    ref_g = stats.chi2_contingency(obs, correction=False, lambda_="log-likelihood")
+    assert got["g_test"]["statistic"] == pytest.approx(ref_g.statistic, rel=1e-10)
+
+
+def test_abtest_by_and_where(log, capsys):
+    assert cli.main(["abtest", log, "--outcome", "converted", "--by", "device", "--where", "country=US"]) == 0
+    text = capsys.readouterr().out
+    assert "by device" in text and "android" in text
+    assert cli.main(["abtest", log, "--value", "revenue", "--by", "country", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert len(got["z_test"]["rows"]) == 10
+
+
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["--outcome", "nope"], "unknown column 'nope'"),
+        (["--value", "country"], "column 'country' .* has type"),
+        ([], "give --outcome"),
+        (["--outcome", "converted", "--where", "country"], "COLUMN=VALUE"),
+        (["--outcome", "converted", "--where", "zz=1"], "unknown column 'zz'"),
+    ],
+)
+def test_abtest_errors_are_one_clear_line(log, capsys, argv, pattern):
+    assert cli.main(["abtest", log] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastevals abtest: error:")
+    import re
+
+    assert re.search(pattern, err)
+    assert "Traceback" not in err
+
+
+def test_missing_file_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["abtest", str(tmp_path / "nope.parquet"), "--outcome", "converted"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_make_experiment_is_seeded():
+    a, b = make_experiment(1000, seed=1), make_experiment(1000, seed=1)
+    assert a.equals(b)
+    assert not a.equals(make_experiment(1000, seed=2))
+
+
+def test_import_is_cheap_and_compiles_nothing():
+    code = (
+        "import sys, time; t = time.perf_counter(); import fastevals; dt = time.perf_counter() - t; "
+        "print(dt, 'numba' in sys.modules, 'numba.cuda' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONWARNINGS": "error"}).stdout.split()
+    assert float(out[0]) < 0.5
+    assert out[1] == "False" and out[2] == "False"
