@@ -34,7 +34,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: below this many rows a batch is processed by the serial kernel.
-PARALLEL_MIN_ROWS = 200_000
+PARALLEL_MIN_ROWS = 500_000
 
 #: rows per chunk of the chunked kernels. Fixed (not derived from the
 #: number of threads) so that every result is the same on 1 or N threads.
