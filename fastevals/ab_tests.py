@@ -203,18 +203,6 @@ class ABTestState:
             out, out_off, n_out = np.empty(0, np.int8), 0, 1
         if self.value is not None:
             val = _values_for_kernel(batch.column(self.value))
-            if val.dtype == np.float64:
-                lo, hi = float(np.min(val)), float(np.max(val))
-                if not (math.isfinite(lo) and math.isfinite(hi)):
-                    bad = int(np.count_nonzero(~np.isfinite(val)))
-                    raise ValueError(
-                        f"column {self.value!r} has {bad:,} non-finite value(s) (NaN or inf) in a batch of "
-                        f"{rows:,} rows; pass nulls='drop' to leave NaN rows out"
-                    )
-            else:
-                lo, hi = int(val.min()), int(val.max())
-            self.value_min = min(self.value_min, lo)
-            self.value_max = max(self.value_max, hi)
         else:
             val = np.empty(0, np.float64)
         n_grp = g_lc.width
@@ -225,8 +213,17 @@ class ABTestState:
         if n_chunks * n_cells * (width + 3) > _MAX_PARTIAL_CELLS:
             chunk = max(chunk, -(-rows // max(1, _MAX_PARTIAL_CELLS // (n_cells * (width + 3)))))
         kernel = cells.fold_cells_parallel if rows >= PARALLEL_MIN_ROWS else cells.fold_cells_serial
-        cnt, n, mean, m2 = kernel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val,
-                                  n_cells, chunk)
+        cnt, n, mean, m2, vmin, vmax = kernel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val,
+                                              n_cells, chunk)
+        if self.value is not None:
+            if not np.all(np.isfinite(mean)):  # a NaN or inf value poisons its cell's mean
+                bad = int(np.count_nonzero(~np.isfinite(val)))
+                raise ValueError(
+                    f"column {self.value!r} has {bad:,} non-finite value(s) (NaN or inf) in a batch of "
+                    f"{rows:,} rows; pass nulls='drop' to leave NaN rows out"
+                )
+            self.value_min = min(self.value_min, float(vmin))
+            self.value_max = max(self.value_max, float(vmax))
         n = n.reshape(n_seg, n_grp)
         cnt = cnt.reshape(n_seg, n_grp, width)
         seg_present = n.sum(axis=1) > 0

@@ -435,7 +435,8 @@ def test_cell_kernel_equals_slow_twin_serial_and_parallel():
     val = rng.normal(3.0, 1.0, rows)
     slow = cells_slow(seg, grp, out, val, 5, 3, 2)
     for kernel in (cells.fold_cells_serial, cells.fold_cells_parallel):
-        cnt, n, mean, m2 = kernel(seg, 0, grp, 0, 3, out, 0, 2, val, 15, 1 << 12)
+        cnt, n, mean, m2, vmin, vmax = kernel(seg, 0, grp, 0, 3, out, 0, 2, val, 15, 1 << 12)
+        assert (vmin, vmax) == (val.min(), val.max())
         np.testing.assert_array_equal(cnt.reshape(5, 3, 2), slow[0])
         np.testing.assert_array_equal(n.reshape(5, 3), slow[1])
         np.testing.assert_allclose(mean.reshape(5, 3), slow[2], rtol=1e-12)

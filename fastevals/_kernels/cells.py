@@ -19,7 +19,9 @@ Contract (CPU kernels; a CUDA twin would share it):
   seg, grp, out: integer code arrays (``seg``/``out`` may be empty = absent);
   local code = code - offset, in [0, width). val: numeric values (may be empty).
   Returns cnt[n_cells * n_out] (int64), n[n_cells] (int64), mean[n_cells],
-  m2[n_cells] (float64), with n_cells = seg_width * n_grp.
+  m2[n_cells] (float64), with n_cells = seg_width * n_grp, and the smallest and
+  largest value (inf / -inf without values; NaN values are skipped by min/max
+  but poison the cell's mean, which the caller checks).
 """
 
 import numpy as np
@@ -94,30 +96,40 @@ def _pass_values(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, cnt, s):
 
 
 @serial_kernel
-def _pass_deviations(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, mean, m2, d1):
+def _pass_deviations(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, mean, m2, d1, c, minmax):
     # slices make every index provably >= 0, so numba drops its negative-index
     # wraparound (measured ~2x on this loop)
     grp = grp[lo:hi]
     if seg.shape[0] > 0:
         seg = seg[lo:hi]
     val = val[lo:hi]
+    lo_v = np.inf
+    hi_v = -np.inf
     if seg.shape[0] > 0:
         for i in range(hi - lo):
             cell = np.intp(grp[i]) - grp_off + (np.intp(seg[i]) - seg_off) * n_grp
-            d = val[i] - mean[cell]
+            x = val[i]
+            lo_v = min(lo_v, x)
+            hi_v = max(hi_v, x)
+            d = x - mean[cell]
             d1[i & 3, cell] += d
             m2[i & 3, cell] += d * d
     else:
         for i in range(hi - lo):
             cell = np.intp(grp[i]) - grp_off
-            d = val[i] - mean[cell]
+            x = val[i]
+            lo_v = min(lo_v, x)
+            hi_v = max(hi_v, x)
+            d = x - mean[cell]
             d1[i & 3, cell] += d
             m2[i & 3, cell] += d * d
+    minmax[c, 0] = lo_v
+    minmax[c, 1] = hi_v
 
 
 @serial_kernel
 def _fold_chunk(c, lo, hi, seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val, n_cells,
-                cnt_out, n_out_arr, mean_out, m2_out):
+                cnt_out, n_out_arr, mean_out, m2_out, minmax):
     has_out = out.shape[0] > 0
     has_val = val.shape[0] > 0
     width = n_out if has_out else 1
@@ -148,7 +160,7 @@ def _fold_chunk(c, lo, hi, seg, seg_off, grp, grp_off, n_grp, out, out_off, n_ou
                 mean_out[c, k] = tot / n_out_arr[c, k]
         m2 = np.zeros((LANES, n_cells), dtype=np.float64)
         d1 = np.zeros((LANES, n_cells), dtype=np.float64)
-        _pass_deviations(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, mean_out[c], m2, d1)
+        _pass_deviations(lo, hi, seg, seg_off, grp, grp_off, n_grp, val, mean_out[c], m2, d1, c, minmax)
         for k in range(n_cells):
             if n_out_arr[c, k] > 0:
                 t1 = 0.0
@@ -195,13 +207,16 @@ def fold_cells_serial(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, va
     n = np.zeros((n_chunks, n_cells), dtype=np.int64)
     mean = np.zeros((n_chunks, n_cells), dtype=np.float64)
     m2 = np.zeros((n_chunks, n_cells), dtype=np.float64)
+    minmax = np.empty((n_chunks, 2), dtype=np.float64)
+    minmax[:, 0] = np.inf
+    minmax[:, 1] = -np.inf
     for c in range(n_chunks):
         lo = c * chunk
         hi = min(rows, lo + chunk)
         _fold_chunk(c, lo, hi, seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val, n_cells,
-                    cnt, n, mean, m2)
+                    cnt, n, mean, m2, minmax)
     _merge_chunks(cnt, n, mean, m2)
-    return cnt[0], n[0], mean[0], m2[0]
+    return cnt[0], n[0], mean[0], m2[0], minmax[:, 0].min(), minmax[:, 1].max()
 
 
 @parallel_kernel
@@ -213,10 +228,13 @@ def fold_cells_parallel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, 
     n = np.zeros((n_chunks, n_cells), dtype=np.int64)
     mean = np.zeros((n_chunks, n_cells), dtype=np.float64)
     m2 = np.zeros((n_chunks, n_cells), dtype=np.float64)
+    minmax = np.empty((n_chunks, 2), dtype=np.float64)
+    minmax[:, 0] = np.inf
+    minmax[:, 1] = -np.inf
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(rows, lo + chunk)
         _fold_chunk(c, lo, hi, seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val, n_cells,
-                    cnt, n, mean, m2)
+                    cnt, n, mean, m2, minmax)
     _merge_chunks(cnt, n, mean, m2)
-    return cnt[0], n[0], mean[0], m2[0]
+    return cnt[0], n[0], mean[0], m2[0], minmax[:, 0].min(), minmax[:, 1].max()
