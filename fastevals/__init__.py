@@ -25,6 +25,17 @@ _LAZY = {
     "SRMResult": "fastevals.results",
     "SampleRatioMismatchWarning": "fastevals.results",
     "warmup": "fastevals.ab_tests",
+    "UCB1": "fastevals.bandits",
+    "UCB1Tuned": "fastevals.bandits",
+    "ThompsonSampling": "fastevals.bandits",
+    "EpsilonGreedy": "fastevals.bandits",
+    "ArmState": "fastevals.bandits",
+    "replay": "fastevals.bandits",
+    "ReplayResult": "fastevals.bandits",
+    "simulate": "fastevals.bandits",
+    "SimulationResult": "fastevals.bandits",
+    "NonUniformLoggingWarning": "fastevals.bandits",
+    "policy_from_bytes": "fastevals.bandits",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -53,21 +53,34 @@ def mix64(z):
 
 
 @serial_kernel
-def hash5(seed, a, b, c, d):
-    """A uint64 hash of five integers (each folded in with a Weyl increment)."""
+def chain(z, x):
+    """Fold the integer ``x`` into the hash state ``z`` (Weyl increment, then mix)."""
     golden = np.uint64(0x9E3779B97F4A7C15)
-    z = mix64(np.uint64(seed) + golden)
-    z = mix64(z + np.uint64(a) * golden + golden)
-    z = mix64(z + np.uint64(b) * golden + golden)
-    z = mix64(z + np.uint64(c) * golden + golden)
-    z = mix64(z + np.uint64(d) * golden + golden)
-    return z
+    return mix64(z + np.uint64(x) * golden + golden)
+
+
+@serial_kernel
+def start(seed):
+    """Initial hash state of a seed."""
+    return mix64(np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15))
+
+
+@serial_kernel
+def to_unit(z):
+    """The top 53 bits of a uint64 as a double in [0, 1)."""
+    return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@serial_kernel
+def hash5(seed, a, b, c, d):
+    """A uint64 hash of five integers: chain(chain(chain(chain(start(seed), a), b), c), d)."""
+    return chain(chain(chain(chain(start(seed), a), b), c), d)
 
 
 @serial_kernel
 def uniform(seed, a, b, c, d):
     """A uniform double in [0, 1) keyed by (seed, a, b, c, d): the top 53 bits of the hash."""
-    return np.float64(hash5(seed, a, b, c, d) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return to_unit(hash5(seed, a, b, c, d))
 
 
 @serial_kernel
@@ -115,30 +128,31 @@ def _fold_chunk(c, lo, hi, codes, offset, lut, rewards, cnt, s, sq, bad):
     rewards = rewards[lo:hi]
     n_arms = cnt.shape[2]
     width = lut.shape[0]
-    bad_arm = -1
-    bad_reward = -1
+    # private lane accumulators (row i -> lane i & 3): consecutive rows of the
+    # same arm then do not wait on each other's store
+    lc = np.zeros((LANES, n_arms), dtype=np.int64)
+    ls = np.zeros((LANES, n_arms), dtype=np.float64)
+    lq = np.zeros((LANES, n_arms), dtype=np.float64)
     for i in range(hi - lo):
-        u = i & 3
         local = np.intp(codes[i]) - offset
         r = np.float64(rewards[i])
-        if local < 0 or local >= width:
-            if bad_arm < 0:
-                bad_arm = lo + i
-            continue
+        if not ((local >= 0) & (local < width)):
+            bad[c, 0] = lo + i
+            break
         j = lut[local]
-        if j < 0 or j >= n_arms:
-            if bad_arm < 0:
-                bad_arm = lo + i
-            continue
-        if not (r >= 0.0 and r <= 1.0):
-            if bad_reward < 0:
-                bad_reward = lo + i
-            continue
-        cnt[c, u, j] += 1
-        s[c, u, j] += r
-        sq[c, u, j] += r * r
-    bad[c, 0] = bad_arm
-    bad[c, 1] = bad_reward
+        if not ((j >= 0) & (j < n_arms)):
+            bad[c, 0] = lo + i
+            break
+        if not ((r >= 0.0) & (r <= 1.0)):
+            bad[c, 1] = lo + i
+            break
+        u = i & 3
+        lc[u, j] += 1
+        ls[u, j] += r
+        lq[u, j] += r * r
+    cnt[c] = lc
+    s[c] = ls
+    sq[c] = lq
 
 
 @serial_kernel
@@ -262,7 +276,7 @@ def policy_choice(kind, counts, sums, sq, t, p1, p2, seed, key_a, key_b, buf):
 
 @serial_kernel
 def replay_batch(kind, p1, p2, seed, codes, offset, lut, rewards, counts, sums, sq, pend, carry,
-                 batch_size, kept_rows, kept_arms):
+                 batch_size, kept_rows, kept_arms, logged_counts):
     """Stream one batch of a log through a policy.
 
     ``counts/sums/sq`` hold the policy state and ``pend`` (3 x n_arms: pulls,
@@ -271,7 +285,8 @@ def replay_batch(kind, p1, p2, seed, codes, offset, lut, rewards, counts, sums, 
     cached choice (-1 = none)]. An event is kept when the policy's choice
     equals the logged arm; every ``batch_size`` kept events the pending
     statistics are applied to the state. Kept row indices (within this batch)
-    and their arms go to ``kept_rows``/``kept_arms``. Returns
+    and their arms go to ``kept_rows``/``kept_arms``; ``logged_counts``
+    counts the logged arms of all events. Returns
     ``(n_kept_here, first_bad_arm_row, first_bad_reward_row)``.
     """
     n = codes.shape[0]
@@ -303,6 +318,7 @@ def replay_batch(kind, p1, p2, seed, codes, offset, lut, rewards, counts, sums, 
                 t += counts[j]
             choice = policy_choice(kind, counts, sums, sq, t, p1, p2, seed, seen, 0, buf)
         seen += 1
+        logged_counts[logged] += 1
         if choice != logged:
             continue
         kept_rows[n_kept] = i
@@ -334,51 +350,115 @@ def replay_batch(kind, p1, p2, seed, codes, offset, lut, rewards, counts, sums, 
 
 
 @serial_kernel
-def _simulate_run(run, kind, p1, p2, seed_policy, seed_reward, means, dist, conc, n_steps, counts0, sums0, sq0,
-                  checkpoints, regret_out, pulls_out):
+def _ucb1_bernoulli_run(run, seed_reward, means, n_steps, counts, sums, sq, checkpoints, regret_out):
+    """The hot case of :func:`_simulate_run` (UCB1, Bernoulli rewards) without per-step branches
+    on policy or distribution; the same plays and regret as the general loop."""
+    n_arms = means.shape[0]
+    mean = np.zeros(n_arms, dtype=np.float64)
+    buf = np.empty(n_arms, dtype=np.float64)
+    t = np.int64(0)
+    for j in range(n_arms):
+        t += counts[j]
+        if counts[j] > 0:
+            mean[j] = sums[j] / np.float64(counts[j])
+    best = means.max()
+    run_key = chain(start(seed_reward), run)
+    regret = 0.0
+    cp = 0
+    next_cp = checkpoints[0] if checkpoints.shape[0] > 0 else -1
+    step = 0
+    # every arm once first, lowest index first
+    for j in range(n_arms):
+        if step >= n_steps:
+            break
+        if counts[j] == 0:
+            r = 1.0 if to_unit(chain(run_key, step)) < means[j] else 0.0
+            counts[j] += 1
+            sums[j] += r
+            sq[j] += r
+            mean[j] = sums[j] / np.float64(counts[j])
+            t += 1
+            regret += best - means[j]
+            step += 1
+            while step == next_cp:
+                regret_out[run, cp] = regret
+                cp += 1
+                next_cp = checkpoints[cp] if cp < checkpoints.shape[0] else -1
+    while step < n_steps:
+        # exact UCB1 index (means cached: the same value sums / counts gives), a branch-free
+        # loop that vectorizes, then the first argmax
+        two_log_t = 2.0 * math.log(t)
+        for j in range(n_arms):
+            buf[j] = mean[j] + math.sqrt(two_log_t / np.float64(counts[j]))
+        a = 0
+        for j in range(1, n_arms):
+            if buf[j] > buf[a]:
+                a = j
+        mu = means[a]
+        r = 1.0 if to_unit(chain(run_key, step)) < mu else 0.0
+        counts[a] += 1
+        sums[a] += r
+        sq[a] += r
+        mean[a] = sums[a] / np.float64(counts[a])
+        t += 1
+        regret += best - mu
+        step += 1
+        if step == next_cp:
+            regret_out[run, cp] = regret
+            cp += 1
+            next_cp = checkpoints[cp] if cp < checkpoints.shape[0] else -1
+
+
+@serial_kernel
+def _simulate_run(run, kind, p1, p2, seed_policy, seed_reward, means, dist, conc, n_steps,
+                  counts0, sums0, sq0, checkpoints, regret_out, pulls_out):
     n_arms = means.shape[0]
     counts = counts0.copy()
     sums = sums0.copy()
     sq = sq0.copy()
-    buf = np.empty(n_arms, dtype=np.float64)
-    best = means[0]
-    for j in range(1, n_arms):
-        best = max(best, means[j])
-    t = np.int64(0)
+    if kind == KIND_UCB1 and dist == 0:
+        _ucb1_bernoulli_run(run, seed_reward, means, n_steps, counts, sums, sq, checkpoints, regret_out)
+    else:
+        buf = np.empty(n_arms, dtype=np.float64)
+        best = means.max()
+        t = np.int64(0)
+        for j in range(n_arms):
+            t += counts[j]
+        # Bernoulli reward of step s: to_unit(chain(run_key, s)) < mu (one mix per step)
+        run_key = chain(start(seed_reward), run)
+        regret = 0.0
+        cp = 0
+        for step in range(n_steps):
+            if kind == KIND_UCB1:
+                a = _ucb1_choice(counts, sums, t)
+            else:
+                a = policy_choice(kind, counts, sums, sq, t, p1, p2, seed_policy, run, step, buf)
+            mu = means[a]
+            if dist == 0:
+                r = 1.0 if to_unit(chain(run_key, step)) < mu else 0.0
+            else:
+                r = beta_draw(mu * conc, (1.0 - mu) * conc, seed_reward, run, step, 1)
+            counts[a] += 1
+            sums[a] += r
+            sq[a] += r * r
+            t += 1
+            regret += best - mu
+            while cp < checkpoints.shape[0] and checkpoints[cp] == step + 1:
+                regret_out[run, cp] = regret
+                cp += 1
     for j in range(n_arms):
-        t += counts[j]
-    regret = 0.0
-    cp = 0
-    for step in range(n_steps):
-        if kind == KIND_UCB1:
-            a = _ucb1_choice(counts, sums, t)
-        else:
-            a = policy_choice(kind, counts, sums, sq, t, p1, p2, seed_policy, run, step, buf)
-        mu = means[a]
-        if dist == 0:
-            r = 1.0 if uniform(seed_reward, run, step, 0, 0) < mu else 0.0
-        else:
-            r = beta_draw(mu * conc, (1.0 - mu) * conc, seed_reward, run, step, 1)
-        counts[a] += 1
-        sums[a] += r
-        sq[a] += r * r
-        t += 1
-        pulls_out[run, a] += 1
-        regret += best - mu
-        while cp < checkpoints.shape[0] and checkpoints[cp] == step + 1:
-            regret_out[run, cp] = regret
-            cp += 1
+        pulls_out[run, j] = counts[j] - counts0[j]
 
 
 @parallel_kernel
-def simulate_runs(kind, p1, p2, seed_policy, seed_reward, means, dist, conc, n_steps, n_runs, counts0, sums0, sq0,
-                  checkpoints):
+def simulate_runs(kind, p1, p2, seed_policy, seed_reward, means, dist, conc, n_steps, n_runs,
+                  counts0, sums0, sq0, checkpoints):
     """Independent runs in parallel: each writes its own row (pseudo-regret at
     the checkpoints, pulls per arm), so the result does not depend on threads."""
     n_arms = means.shape[0]
     regret_out = np.zeros((n_runs, checkpoints.shape[0]), dtype=np.float64)
     pulls_out = np.zeros((n_runs, n_arms), dtype=np.int64)
     for run in prange(n_runs):
-        _simulate_run(run, kind, p1, p2, seed_policy, seed_reward, means, dist, conc, n_steps, counts0, sums0, sq0,
-                      checkpoints, regret_out, pulls_out)
+        _simulate_run(run, kind, p1, p2, seed_policy, seed_reward, means, dist, conc, n_steps,
+                      counts0, sums0, sq0, checkpoints, regret_out, pulls_out)
     return regret_out, pulls_out
