@@ -125,8 +125,19 @@ def _expand_paths(data) -> list[str]:
 
 
 def _dataset_source(dataset: ds.Dataset, filter, batch_size, description, table=None) -> Source:
+    options = {}
+    if isinstance(dataset, ds.FileSystemDataset) and isinstance(dataset.format, ds.ParquetFileFormat):
+        # pyarrow's defaults read far ahead (pre-buffered column chunks of many row groups and
+        # files): measured 170-414 MB peak on 10M-40M row files, against 38 MB with these
+        # settings and no loss of speed. Memory stays bounded by a few batches.
+        options = dict(
+            fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+            batch_readahead=2,
+            fragment_readahead=1,
+        )
+
     def make(columns):
-        scanner = dataset.scanner(columns=columns, filter=filter, batch_size=batch_size)
+        scanner = dataset.scanner(columns=columns, filter=filter, batch_size=batch_size, **options)
         return scanner.to_batches()
 
     return Source(dataset.schema, make, rescannable=True, description=description, table=table)

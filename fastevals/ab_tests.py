@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from scipy import stats
 
 from . import _source as src
 from . import _stats
@@ -70,15 +69,15 @@ def _chan_merge(na, ma, m2a, nb, mb, m2b):
 
 
 # Kernels compile once per combination of argument dtypes (seconds each), so codes and values
-# are brought to a few dtypes: codes int32 (int8 kept for raw int8 / boolean outcome columns),
+# are brought to a few dtypes: codes int32 or int8 (small dictionaries, int8 and boolean columns),
 # values float64 or int8 (0/1 flags).
 
 
-def _codes_for_kernel(lc: src.LocalCodes, *, allow_int8: bool = False) -> tuple[np.ndarray, int]:
+def _codes_for_kernel(lc: src.LocalCodes) -> tuple[np.ndarray, int]:
     codes = lc.codes
-    if codes.dtype == np.int32 or (allow_int8 and codes.dtype == np.int8):
+    if codes.dtype in (np.int32, np.int8):
         return codes, lc.offset
-    if allow_int8 and codes.dtype == np.uint8 and lc.offset == 0 and lc.width <= 2:
+    if codes.dtype == np.uint8 and lc.offset == 0 and lc.width <= 2:
         return codes.view(np.int8), 0  # booleans: 0/1 bytes
     # local widths are below 2**31 (integer ranges <= 2**16, combined segments <= 2**24)
     shifted = codes.astype(np.int64) - lc.offset if lc.offset else codes
@@ -196,7 +195,7 @@ class ABTestState:
             seg, seg_off, n_seg = np.empty(0, np.int32), 0, 1
         if self.outcome is not None:
             o_lc = src.local_codes(batch.column(self.outcome))
-            out, out_off = _codes_for_kernel(o_lc, allow_int8=True)
+            out, out_off = _codes_for_kernel(o_lc)
             n_out = o_lc.width
         else:
             o_lc = None
@@ -544,7 +543,7 @@ def _g_single(observed, correction, monte_carlo, seed_key) -> dict:
         g = float(_stats.g_statistic(obs, expected))
         if correction == "williams":
             g /= float(_stats.williams_q(obs))
-    pvalue = float(stats.chi2.sf(g, dof))
+    pvalue = float(_stats.chi2_sf(g, dof))
     small = bool(obs.min() < 100 or expected.min() < 5)
     pvalue_mc = None
     note = ""
@@ -790,7 +789,7 @@ def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None) -> 
             g = g / _stats.williams_q(obs)
     g = np.where(degenerate, np.nan, g)
     dof = (r - 1) * (c - 1)
-    pvalue = stats.chi2.sf(g, dof)
+    pvalue = _stats.chi2_sf(g, dof)
     if degenerate.any():
         warnings.warn(f"{int(degenerate.sum())} table(s) of the stack have an all-zero row or column; "
                       "their statistic and p-value are NaN", RuntimeWarning, stacklevel=2)
