@@ -1,0 +1,501 @@
+"""Calibration: every fast path against a plain NumPy twin and sklearn / statsmodels /
+uncertainty-calibration (Kumar et al.), plus merge, streaming and thread invariants."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import brier_score_loss
+
+import fastevals.reliability as fc
+from fastevals._config import PARALLEL_MIN_ROWS, get_num_threads, set_num_threads
+from fastevals._kernels import calibration as kern
+
+RTOL = 1e-12
+
+
+# ----------------------------------------------------------------------------------------------------
+# slow, obviously correct twins
+
+
+def twin_bins(p, edges):
+    """sklearn's assignment written as a loop: count inner edges strictly below p."""
+    inner = edges[1:-1]
+    return np.array([sum(1 for e in inner if e < x) for x in p], dtype=np.int64)
+
+
+def twin_curve(p, y, edges, w=None):
+    nb = len(edges) - 1
+    w = np.ones(len(p)) if w is None else np.asarray(w, dtype=float)
+    b = twin_bins(p, edges)
+    out = {k: np.zeros(nb) for k in ("n", "w", "sp", "sy", "sw2")}
+    for i in range(len(p)):
+        out["n"][b[i]] += 1
+        out["w"][b[i]] += w[i]
+        out["sp"][b[i]] += w[i] * p[i]
+        out["sy"][b[i]] += w[i] * y[i]
+        out["sw2"][b[i]] += w[i] ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pbar = out["sp"] / out["w"]
+        ybar = out["sy"] / out["w"]
+    return b, out, pbar, ybar
+
+
+def twin_scalars(p, y, edges, w=None):
+    """ECE as netcal defines it (sum_b n_b / N |acc_b - conf_b|), RMS, MCE, debiased L2^2 (Kumar
+    et al.), Brier and the Stephenson et al. decomposition, from per-row sums."""
+    w1 = np.ones(len(p)) if w is None else np.asarray(w, dtype=float)
+    b, out, pbar, ybar = twin_curve(p, y, edges, w)
+    W = w1.sum()
+    ne = out["n"] > 0
+    gap = np.where(ne, ybar - pbar, 0.0)
+    frac = out["w"] / W
+    neff = out["n"] if w is None else np.where(ne, out["w"] ** 2 / np.where(ne, out["sw2"], 1), 0)
+    yb = np.where(ne, ybar, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(out["n"] >= 2, yb * (1 - yb) / (neff - 1), 0.0)
+    ybar_all = np.sum(w1 * y) / W
+    wbv = sum(w1[i] * (p[i] - pbar[b[i]]) ** 2 for i in range(len(p))) / W
+    wbc = 2 * sum(w1[i] * (p[i] - pbar[b[i]]) * (y[i] - ybar[b[i]]) for i in range(len(p))) / W
+    return {
+        "ece": np.sum(frac * np.abs(gap)),
+        "rms": np.sqrt(np.sum(frac * gap**2)),
+        "mce": np.max(np.abs(gap[ne])),
+        "debiased_l2_sq": np.sum(np.where(out["n"] >= 2, frac * (gap**2 - corr), 0.0)),
+        "brier": np.sum(w1 * (p - y) ** 2) / W,
+        "reliability": np.sum(frac * gap**2),
+        "resolution": np.sum(frac * np.where(ne, (yb - ybar_all) ** 2, 0.0)),
+        "uncertainty": ybar_all * (1 - ybar_all),
+        "within_bin_variance": wbv,
+        "within_bin_covariance": wbc,
+    }
+
+
+def make_binary(n, seed, grid=False):
+    rng = np.random.default_rng(seed)
+    if grid:
+        # values on uniform and quantile edges, 0 and 1 included: exercises the tie rules
+        p = rng.integers(0, 31, n) / 30.0
+    else:
+        p = rng.beta(2, 5, n)
+    y = (rng.random(n) < np.clip(p * 1.2, 0, 1)).astype(np.int8)
+    return p, y
+
+
+def curve_of(p, y, **kw):
+    return fc.calibration({"p": p, "y": y}, prob="p", label="y", **kw)
+
+
+# ----------------------------------------------------------------------------------------------------
+# bins and curves
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+@pytest.mark.parametrize("grid", [False, True])
+@pytest.mark.parametrize("n_bins", [1, 5, 15])
+def test_curve_matches_sklearn_and_twin(strategy, grid, n_bins):
+    p, y = make_binary(3000, seed=n_bins, grid=grid)
+    res = curve_of(p, y, n_bins=n_bins, strategy=strategy)
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins, strategy=strategy)
+    ours_true, ours_pred = res.curve.sklearn_curve()
+    np.testing.assert_allclose(ours_true, prob_true, rtol=RTOL, atol=1e-15)
+    np.testing.assert_allclose(ours_pred, prob_pred, rtol=RTOL, atol=1e-15)
+    b, out, pbar, ybar = twin_curve(p, y, res.edges)
+    np.testing.assert_array_equal(res.curve.count, out["n"])
+    np.testing.assert_allclose(res.curve.observed_frequency, ybar, rtol=RTOL, equal_nan=True)
+    np.testing.assert_allclose(res.curve.mean_predicted, pbar, rtol=RTOL, equal_nan=True)
+    # sklearn's own assignment, as its source does it
+    np.testing.assert_array_equal(b, np.searchsorted(res.edges[1:-1], p))
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 1000, 4099])
+@pytest.mark.parametrize("ties", [False, True])
+def test_quantile_edges_bit_identical_to_percentile(n, ties):
+    rng = np.random.default_rng(n)
+    p = rng.integers(0, 5, n) / 4.0 if ties else rng.random(n) ** 3
+    y = (np.arange(n) % 2).astype(np.int8)
+    res = curve_of(p, y, n_bins=15, strategy="quantile")
+    expected = np.percentile(p, np.linspace(0, 1, 16) * 100)
+    np.testing.assert_array_equal(res.edges, expected)
+    if ties and n > 10:
+        # tied scores collapse bins: reported, not merged (a zero-width bin [e, e] still holds the
+        # values equal to e when it is the first of a run of equal edges, as in sklearn)
+        assert res.collapsed_bins == tuple(np.flatnonzero(np.diff(expected) == 0))
+        assert len(res.curve.count) == 15
+        np.testing.assert_array_equal(res.curve.count, np.bincount(np.searchsorted(expected[1:-1], p),
+                                                                   minlength=15))
+
+
+@pytest.mark.parametrize("n_bins", [3, 7, 10, 15, 100])
+def test_values_within_ulps_of_edges(n_bins):
+    # the uniform fast path guesses int(p * n_bins); values a few ulps around every edge must
+    # still land where np.searchsorted(edges[1:-1], p) puts them
+    edges = np.linspace(0, 1, n_bins + 1)
+    near = [edges, np.nextafter(edges, 2), np.nextafter(edges, -1),
+            np.nextafter(np.nextafter(edges, 2), 2), np.arange(n_bins + 1) / n_bins]
+    p = np.clip(np.concatenate(near), 0, 1)
+    y = (np.arange(len(p)) % 2).astype(np.int8)
+    res = curve_of(p, y, n_bins=n_bins)
+    np.testing.assert_array_equal(res.curve.count,
+                                  np.bincount(np.searchsorted(edges[1:-1], p), minlength=n_bins))
+    custom = curve_of(p, y, strategy=edges + np.r_[0, np.full(n_bins - 1, 1e-12), 0])  # the lookup path
+    shifted = edges + np.r_[0, np.full(n_bins - 1, 1e-12), 0]
+    np.testing.assert_array_equal(custom.curve.count,
+                                  np.bincount(np.searchsorted(shifted[1:-1], p), minlength=n_bins))
+
+
+def test_custom_edges_and_values_outside_end_edges():
+    p, y = make_binary(2000, seed=4)
+    edges = np.array([0.1, 0.2, 0.35, 0.6])
+    res = curve_of(p, y, strategy=edges)
+    b, out, pbar, ybar = twin_curve(p, y, edges)
+    np.testing.assert_array_equal(res.curve.count, out["n"])
+    np.testing.assert_allclose(res.curve.observed_frequency, ybar, rtol=RTOL)
+
+
+# ----------------------------------------------------------------------------------------------------
+# scalars
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_scalars_match_twin(weighted, strategy):
+    p, y = make_binary(1500, seed=7)
+    rng = np.random.default_rng(8)
+    w = rng.exponential(size=len(p)) if weighted else None
+    data = {"p": p, "y": y} | ({"w": w} if weighted else {})
+    res = fc.calibration(data, prob="p", label="y", weights="w" if weighted else None, strategy=strategy)
+    tw = twin_scalars(p, y, res.edges, w)
+    d = res.brier_decomposition
+    for k in ("ece", "rms", "mce", "debiased_l2_sq"):
+        np.testing.assert_allclose(getattr(res, k), tw[k], rtol=1e-10, err_msg=k)
+    parts_names = ("brier", "reliability", "resolution", "uncertainty", "within_bin_variance",
+                   "within_bin_covariance")
+    for k in parts_names:
+        np.testing.assert_allclose(getattr(d, k), tw[k], rtol=1e-10, atol=1e-15, err_msg=k)
+    # the parts add up to the Brier score, which is sklearn's
+    parts = d.reliability - d.resolution + d.uncertainty + d.within_bin_variance - d.within_bin_covariance
+    np.testing.assert_allclose(parts, d.brier, rtol=RTOL)
+    np.testing.assert_allclose(d.brier, brier_score_loss(y, p, sample_weight=w), rtol=RTOL)
+
+
+def test_debiased_l2_matches_kumar_package():
+    cu = pytest.importorskip("calibration.utils")  # pip package uncertainty-calibration
+    p, y = make_binary(4000, seed=11)
+    for strategy in ("uniform", "quantile"):
+        res = curve_of(p, y, strategy=strategy)
+        binned = cu.bin(list(zip(p, y, strict=True)), list(res.edges[1:]))
+        np.testing.assert_allclose(res.debiased_l2_sq, cu.unbiased_square_ce(binned), rtol=1e-10)
+        np.testing.assert_allclose(res.curve.debiased_l2, cu.unbiased_l2_ce(binned), rtol=1e-10)
+        plugin = cu.plugin_ce(binned, power=1)
+        np.testing.assert_allclose(res.ece, plugin, rtol=1e-10)
+
+
+def test_wilson_interval_matches_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    p, y = make_binary(2500, seed=12)
+    res = curve_of(p, y, confidence=0.9)
+    c = res.curve
+    keep = c.count > 0
+    successes = np.round(c.observed_frequency[keep] * c.count[keep])
+    lo, hi = proportion_confint(successes, c.count[keep], alpha=0.1, method="wilson")
+    np.testing.assert_allclose(c.interval.low[keep], lo, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(c.interval.high[keep], hi, rtol=1e-10, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------------------------------
+# states: merge, serialization, streaming, threads
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.lists(st.integers(1, 400), min_size=1, max_size=5), st.booleans())
+def test_shards_merged_equal_one_shot(seed, sizes, weighted):
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    p = rng.random(n)
+    y = rng.integers(0, 2, n).astype(np.int8)
+    g = rng.integers(0, 3, n)
+    w = rng.random(n) + 0.1
+    table = pa.table({"p": p, "y": y, "g": g, "w": w})
+    edges = np.linspace(0, 1, 8)
+    kw = dict(prob="p", label="y", by="g", weights="w" if weighted else None, n_resamples=3, seed=5,
+              strategy="uniform")
+    one = fc.CalibrationState(edges, **kw).update(table).finalize()
+    states = []
+    start = 0
+    for s in sizes:
+        states.append(fc.CalibrationState(edges, **kw).update(table.slice(start, s), row_offset=start))
+        start += s
+    merged = states[-1]
+    for s in reversed(states[:-1]):  # merge in another order: segments meet in another order too
+        merged = merged.merge(s)
+    merged = fc.CalibrationState.from_dict(json.loads(json.dumps(merged.to_dict())))
+    res = merged.finalize()
+    for k in ("ece", "rms", "mce", "debiased_l2_sq", "brier"):
+        np.testing.assert_allclose(getattr(res, k), getattr(one, k), rtol=1e-11, atol=1e-15, err_msg=k)
+    np.testing.assert_allclose(res.ece_ci, one.ece_ci, rtol=1e-11)
+    for lab, seg in one.segments.items():
+        np.testing.assert_array_equal(res.segments[lab].curve.count, seg.curve.count)
+        np.testing.assert_allclose(res.segments[lab].brier_decomposition.within_bin_covariance,
+                                   seg.brier_decomposition.within_bin_covariance, rtol=1e-9, atol=1e-15)
+
+
+def test_parquet_streaming_equals_in_memory(tmp_path):
+    p, y = make_binary(20_000, seed=13)
+    table = pa.table({"p": p, "y": y.astype(np.int8)})
+    path = tmp_path / "log.parquet"
+    pq.write_table(table, path, row_group_size=3_000)
+    for strategy in ("uniform", "quantile"):
+        mem = fc.calibration(table, prob="p", label="y", strategy=strategy)
+        disk = fc.calibration(str(path), prob="p", label="y", strategy=strategy, batch_size=1_700)
+        np.testing.assert_array_equal(disk.edges, mem.edges)
+        np.testing.assert_array_equal(disk.curve.count, mem.curve.count)
+        np.testing.assert_allclose(disk.ece, mem.ece, rtol=1e-12)
+        np.testing.assert_allclose(disk.brier_decomposition.within_bin_variance,
+                                   mem.brier_decomposition.within_bin_variance, rtol=1e-10)
+
+
+def test_one_shot_reader():
+    p, y = make_binary(500, seed=14)
+    table = pa.table({"p": p, "y": y})
+    res = fc.calibration(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()),
+                         prob="p", label="y")
+    assert res.n == 500
+    with pytest.raises(ValueError, match="read only once"):
+        fc.calibration(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()),
+                       prob="p", label="y", strategy="quantile")
+
+
+def test_parallel_kernel_same_on_one_and_many_threads():
+    n = PARALLEL_MIN_ROWS + 12_345
+    p, y = make_binary(n, seed=15)
+    table = pa.table({"p": p, "y": y})
+    before = get_num_threads()
+    try:
+        set_num_threads(1)
+        one = fc.calibration(table, prob="p", label="y", strategy="quantile")
+        set_num_threads(before)
+        many = fc.calibration(table, prob="p", label="y", strategy="quantile")
+    finally:
+        set_num_threads(before)
+    np.testing.assert_array_equal(one.curve.count, many.curve.count)
+    assert one.ece == many.ece and one.brier == many.brier
+    np.testing.assert_array_equal(one.edges, np.percentile(p, np.linspace(0, 1, 16) * 100))
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=15, strategy="quantile")
+    np.testing.assert_allclose(many.curve.sklearn_curve()[1], prob_pred, rtol=RTOL)
+
+
+# ----------------------------------------------------------------------------------------------------
+# multiclass
+
+
+def make_multiclass(n, k, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, k)) * 1.5
+    P = np.exp(logits)
+    P /= P.sum(axis=1, keepdims=True)
+    u = rng.random(n)[:, None]
+    y = (u > np.cumsum(P, axis=1)).sum(axis=1).clip(0, k - 1).astype(np.int64)
+    cols = {f"c{j}": P[:, j] for j in range(k)}
+    table = pa.table({"P": pa.FixedSizeListArray.from_arrays(pa.array(P.ravel()), k), "y": y, **cols})
+    return P, y, table
+
+
+def test_top_label_matches_twin_and_kumar():
+    P, y, table = make_multiclass(3000, 4, seed=16)
+    res = fc.calibration(table, prob="P", label="y")
+    res_cols = fc.calibration(table, prob=["c0", "c1", "c2", "c3"], label="y")
+    conf = P.max(axis=1)
+    correct = (P.argmax(axis=1) == y).astype(np.int64)
+    tw = twin_scalars(conf, correct, res.edges)
+    np.testing.assert_allclose(res.ece, tw["ece"], rtol=1e-10)
+    assert res.ece == res_cols.ece
+    prob_true, prob_pred = calibration_curve(correct, conf, n_bins=15)
+    np.testing.assert_allclose(res.curve.sklearn_curve()[0], prob_true, rtol=RTOL)
+    cu = pytest.importorskip("calibration.utils")
+    ref = cu.unbiased_square_ce(cu.bin(list(zip(conf, correct, strict=True)), list(res.edges[1:])))
+    np.testing.assert_allclose(res.debiased_l2_sq, ref, rtol=1e-10)
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_classwise_matches_per_class_binary(strategy):
+    P, y, table = make_multiclass(2000, 3, seed=17)
+    res = fc.calibration(table, prob="P", label="y", multiclass="classwise", strategy=strategy)
+    eces = []
+    for j, curve in enumerate(res.curves):
+        yj = (y == j).astype(np.int64)
+        prob_true, prob_pred = calibration_curve(yj, P[:, j], n_bins=15, strategy=strategy)
+        np.testing.assert_allclose(curve.sklearn_curve()[0], prob_true, rtol=RTOL)
+        np.testing.assert_allclose(curve.sklearn_curve()[1], prob_pred, rtol=RTOL, atol=1e-15)
+        eces.append(twin_scalars(P[:, j], yj, curve.edges)["ece"])
+    np.testing.assert_allclose(res.ece, np.mean(eces), rtol=1e-10)
+    # the multiclass Brier score: sum over classes of the one-vs-rest squared errors
+    onehot = np.eye(3)[y]
+    np.testing.assert_allclose(res.brier, np.mean(np.sum((P - onehot) ** 2, axis=1)), rtol=1e-12)
+
+
+def test_multiclass_checks():
+    P, y, table = make_multiclass(300, 3, seed=18)
+    bad = P.copy()
+    bad[5] *= 1.1
+    t = pa.table({"a": bad[:, 0], "b": bad[:, 1], "c": bad[:, 2], "y": y})
+    with pytest.raises(ValueError, match="sum to 1.*check_rows=False"):
+        fc.calibration(t, prob=["a", "b", "c"], label="y")
+    ok = fc.calibration(t, prob=["a", "b", "c"], label="y", check_rows=False)
+    assert ok.n == 300
+    t2 = table.set_column(table.schema.get_field_index("y"), "y", pa.array(np.where(y == 0, 3, y)))
+    with pytest.raises(ValueError, match="class indices 0..2"):
+        fc.calibration(t2, prob="P", label="y")
+    one = pa.table({"P": pa.FixedSizeListArray.from_arrays(pa.array(np.ones(4)), 1), "y": np.zeros(4, int)})
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        fc.calibration(one, prob="P", label="y")
+
+
+# ----------------------------------------------------------------------------------------------------
+# segments and bootstrap
+
+
+def test_by_segments_equal_filtered_runs():
+    p, y = make_binary(3000, seed=19)
+    g = np.array(["a", "b", "c"])[np.random.default_rng(20).integers(0, 3, len(p))]
+    res = fc.calibration({"p": p, "y": y, "g": g}, prob="p", label="y", by="g")
+    whole = curve_of(p, y)
+    np.testing.assert_allclose(res.ece, whole.ece, rtol=1e-12)
+    for lab in "abc":
+        m = g == lab
+        sub = curve_of(p[m], y[m])
+        np.testing.assert_array_equal(res.segments[lab].curve.count, sub.curve.count)
+        np.testing.assert_allclose(res.segments[lab].ece, sub.ece, rtol=1e-12)
+    assert res.to_arrow().num_rows == 3 * 15
+
+
+def test_poisson_weights_are_poisson1():
+    w = kern.poisson1_weights(123, 4, 0, 25_000, kern._POISSON1_CDF)
+    values = w.ravel()
+    k = np.arange(6)
+    observed = np.array([np.sum(values == i) for i in k[:-1]] + [np.sum(values >= 5)])
+    expected = stats.poisson.pmf(k[:-1], 1.0).tolist() + [stats.poisson.sf(4, 1.0)]
+    res = stats.chisquare(observed, np.array(expected) * len(values))
+    assert res.pvalue > 1e-3
+    # counter-based: the weight of a row depends on (seed, replicate, row) only
+    w2 = kern.poisson1_weights(123, 4, 1000, 500, kern._POISSON1_CDF)
+    np.testing.assert_array_equal(w2, w[:, 1000:1500])
+
+
+def test_bootstrap_matches_twin_and_batching():
+    p, y = make_binary(1200, seed=21)
+    table = pa.table({"p": p, "y": y})
+    res = fc.calibration(table, prob="p", label="y", n_resamples=40, seed=9, confidence=0.8)
+    res_b = fc.calibration(table, prob="p", label="y", n_resamples=40, seed=9, confidence=0.8, batch_size=77)
+    np.testing.assert_allclose(res_b.ece_ci, res.ece_ci, rtol=1e-12)
+    seed_key = 9
+    w = kern.poisson1_weights(seed_key, 40, 0, len(p), kern._POISSON1_CDF).astype(float)
+    b = twin_bins(p, res.edges)
+    reps = []
+    for r in range(40):
+        sw = np.bincount(b, weights=w[r], minlength=15)
+        sp = np.bincount(b, weights=w[r] * p, minlength=15)
+        sy = np.bincount(b, weights=w[r] * y, minlength=15)
+        reps.append(np.abs(sy - sp).sum() / sw.sum())
+    np.testing.assert_allclose(res.ece_ci, np.percentile(reps, [10, 90]), rtol=1e-10)
+    keep = res.curve.count > 0
+    assert np.all(res.curve.band.low[keep] <= res.curve.band.high[keep])
+    assert np.all(np.isnan(res.curve.band.low[~keep]))
+
+
+def test_bootstrap_band_covers_true_frequency():
+    # 60 seeded datasets with known calibration: the 90% band of a bin covers its true rate in
+    # about 90% of them (binomial test, loose: the percentile bootstrap is approximate)
+    rng = np.random.default_rng(22)
+    edges = np.array([0.0, 0.5, 1.0])
+    hits = 0
+    trials = 60
+    for t in range(trials):
+        p = rng.uniform(0.2, 0.3, 400)
+        y = (rng.random(400) < 0.25).astype(np.int8)
+        res = curve_of(p, y, strategy=edges, n_resamples=200, seed=t, confidence=0.9)
+        lo, hi = res.curve.band.low[0], res.curve.band.high[0]
+        hits += lo <= 0.25 <= hi
+    assert stats.binomtest(hits, trials, 0.9).pvalue > 1e-3
+
+
+# ----------------------------------------------------------------------------------------------------
+# errors, output
+
+
+def test_bad_inputs():
+    p, y = make_binary(100, seed=23)
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        curve_of(np.where(np.arange(100) == 3, 1.5, p), y)
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        curve_of(np.where(np.arange(100) == 3, -0.1, p), y, strategy="quantile")
+    with pytest.raises(ValueError, match="NaN"):
+        curve_of(np.where(np.arange(100) == 3, np.nan, p), y)
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        curve_of(p, np.where(np.arange(100) == 3, 2, y))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        curve_of(p, y, strategy=[0.0, 0.5, 0.5, 1.0])
+    with pytest.raises(ValueError, match="`strategy` must be one of"):
+        curve_of(p, y, strategy="kmeans")
+    with pytest.raises(ValueError, match="unknown column 'q'"):
+        fc.calibration({"p": p, "y": y}, prob="q", label="y")
+    with pytest.raises(ValueError, match="weights"):
+        fc.calibration({"p": p, "y": y, "w": -np.ones(100)}, prob="p", label="y", weights="w")
+    with pytest.raises(ValueError, match="single class"):
+        curve_of(p, np.zeros(100, dtype=np.int8))
+    dropped = curve_of(np.where(np.arange(100) < 4, np.nan, p), y, nulls="drop")
+    assert dropped.n == 96 and dropped.rows_dropped == 4
+
+
+def test_to_dict_to_arrow_and_bool_labels():
+    p, y = make_binary(500, seed=24)
+    res = fc.calibration({"p": p, "y": y.astype(bool)}, prob="p", label="y", n_bins=5)
+    assert res.ece == curve_of(p, y, n_bins=5).ece
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["curves"][0]["count"] == res.curve.count.tolist()
+    t = res.to_arrow()
+    assert t.num_rows == 5 and t.column("count").to_pylist() == res.curve.count.tolist()
+
+
+def test_plot_writes_png(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p, y = make_binary(800, seed=25)
+    res = curve_of(p, y, n_resamples=20, seed=1)
+    path = tmp_path / "rel.png"
+    fig = res.plot(path)
+    plt.close(fig)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig, ax = plt.subplots()
+    assert res.plot(ax=ax, kind="bars") is fig
+    plt.close(fig)
+
+
+def test_cli(tmp_path, capsys):
+    from fastevals._cli_calibration import main
+
+    p, y = make_binary(2000, seed=26)
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"p": p, "y": y}), path)
+    out_png = tmp_path / "out.png"
+    rc = main(["calibration", str(path), "--prob", "p", "--label", "y", "--bins", "10",
+               "--strategy", "quantile", "--plot", str(out_png)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    expected = curve_of(p, y, n_bins=10, strategy="quantile")
+    assert f"{expected.ece:.6f}" in text and out_png.exists()
+    rc = main(["calibration", str(path), "--prob", "p", "--label", "y", "--json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(d["ece"], curve_of(p, y).ece, rtol=1e-12)
+    assert main(["calibration", str(path), "--prob", "nope", "--label", "y"]) == 2
