@@ -25,6 +25,13 @@ _LAZY = {
     "SRMResult": "fastevals.results",
     "SampleRatioMismatchWarning": "fastevals.results",
     "warmup": "fastevals.ab_tests",
+    "bootstrap": "fastevals.resampling",
+    "BootstrapResult": "fastevals.resampling",
+    "BootstrapTable": "fastevals.resampling",
+    "error_rate_interval": "fastevals.resampling",
+    "ProportionInterval": "fastevals.resampling",
+    "poisson_weights": "fastevals.resampling",
+    "ConfidenceInterval": "fastevals.results",
     "calibration": "fastevals.reliability",
     "CalibrationState": "fastevals.reliability",
     "CalibrationResult": "fastevals.reliability",
@@ -43,10 +50,15 @@ _LAZY = {
     "policy_from_bytes": "fastevals.bandits",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+#: public submodules, also loaded on first access (``fastevals.metrics.mean(...)``)
+_SUBMODULES = ("metrics",)
+
+__all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"fastevals.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fastevals' has no attribute {name!r}")

@@ -98,32 +98,45 @@ def poisson1_u32(u):
 
 
 @serial_kernel
-def row_weights_into(sb, g0, n, out):
-    """Weights of rows ``g0 .. g0 + n - 1`` for the replicate keyed ``sb``, into ``out[:n]``."""
-    i = 0
-    # odd start: the high half of the pair hash of (g0 - 1) // 2 ... of g0 // 2
-    if n > 0 and (g0 & 1) == 1:
-        h = mix(sb + (np.uint64(g0 >> 1) + _ONE) * GOLDEN)
-        out[0] = poisson1_u32(np.uint32(h >> _S32))
-        i = 1
-    pairs = (n - i) // 2
-    base = (g0 + i) >> 1
-    for j in range(pairs):
-        h = mix(sb + (np.uint64(base + j) + _ONE) * GOLDEN)
-        out[i + 2 * j] = poisson1_u32(np.uint32(h & _LOW32))
-        out[i + 2 * j + 1] = poisson1_u32(np.uint32(h >> _S32))
-    k = i + 2 * pairs
-    if k < n:
-        h = mix(sb + (np.uint64((g0 + k) >> 1) + _ONE) * GOLDEN)
-        out[k] = poisson1_u32(np.uint32(h & _LOW32))
+def pair_hashes(sb, pair0, m, h):
+    """``h[j] = mix(sb + (pair0 + j + 1) * GOLDEN)``: the hash of row pair ``pair0 + j``."""
+    for j in range(m):
+        h[j] = mix(sb + (np.uint64(pair0 + j) + _ONE) * GOLDEN)
+
+
+@serial_kernel
+def poisson1_bits(u, out):
+    """``out[i] = Poisson1(u[i])`` for uint32 ``u`` (a separate loop: it vectorizes)."""
+    for i in range(out.shape[0]):
+        out[i] = np.int32(poisson1_u32(u[i]))
+
+
+@serial_kernel
+def row_weights_into(sb, g0, n, out, hbuf):
+    """Weights of rows ``g0 .. g0 + n - 1`` for the replicate keyed ``sb`` into ``out[:n]`` (int32).
+
+    ``hbuf`` (uint64, at least ``n // 2 + 1`` long) is scratch.  Row ``g`` takes
+    the low (even ``g``) or high (odd ``g``) 32 bits of the hash of pair ``g >> 1``;
+    on a little-endian machine those are the uint32 view of the hashes, in order.
+    """
+    if n <= 0:
+        return
+    sb = np.uint64(sb)
+    p0 = g0 >> 1
+    n_pairs = ((g0 + n - 1) >> 1) - p0 + 1
+    pair_hashes(sb, p0, n_pairs, hbuf)
+    u = hbuf[:n_pairs].view(np.uint32)
+    off = g0 & 1
+    poisson1_bits(u[off:off + n], out[:n])
 
 
 @serial_kernel
 def key_weights_into(sb, keys, lo, hi, out):
     """Weights of the rows with 64-bit keys ``keys[lo:hi]`` (cluster bootstrap), into ``out``."""
+    sb = np.uint64(sb)
     for i in range(hi - lo):
         h = mix(sb ^ keys[lo + i])
-        out[i] = poisson1_u32(np.uint32(h & _LOW32))
+        out[i] = np.int32(poisson1_u32(np.uint32(h & _LOW32)))
 
 
 @parallel_kernel
@@ -138,11 +151,12 @@ def weight_matrix(seed, b0, n_rep, g0, n, keys):
     out = np.empty((n_rep, m), dtype=np.uint8)
     for r in prange(n_rep):
         sb = stream_key(seed, b0 + r)
-        buf = np.empty(m, dtype=np.int64)
+        buf = np.empty(m, dtype=np.int32)
         if use_keys:
             key_weights_into(sb, keys, 0, m, buf)
         else:
-            row_weights_into(sb, g0, m, buf)
+            hbuf = np.empty(m // 2 + 2, dtype=np.uint64)
+            row_weights_into(sb, g0, m, buf, hbuf)
         for i in range(m):
             out[r, i] = buf[i]
     return out
@@ -154,6 +168,23 @@ def hash_keys_int(values):
     out = np.empty(values.shape[0], dtype=np.uint64)
     for i in range(values.shape[0]):
         out[i] = mix(np.uint64(values[i]) + GOLDEN)
+    return out
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@serial_kernel
+def hash_keys_bytes(offsets, data):
+    """64-bit keys of string cluster ids (Arrow large-string buffers): FNV-1a, then ``mix``."""
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        h = _FNV_OFFSET
+        for j in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+        out[i] = mix(h ^ np.uint64(offsets[i + 1] - offsets[i]))
     return out
 
 
@@ -216,6 +247,18 @@ def poisson_cell_counts(seed, b0, n_rep, cell_keys, lam):
     n_cells = lam.shape[0]
     out = np.empty((n_rep, n_cells), dtype=np.int64)
     for r in prange(n_rep):
+        sb = stream_key(seed, b0 + r)
+        for c in range(n_cells):
+            out[r, c] = poisson_draw(sb ^ mix(cell_keys[c] + GOLDEN), lam[c])
+    return out
+
+
+@serial_kernel
+def poisson_cell_counts_serial(seed, b0, n_rep, cell_keys, lam):
+    """Serial twin of :func:`poisson_cell_counts` (small jobs do not pay for threads)."""
+    n_cells = lam.shape[0]
+    out = np.empty((n_rep, n_cells), dtype=np.int64)
+    for r in range(n_rep):
         sb = stream_key(seed, b0 + r)
         for c in range(n_cells):
             out[r, c] = poisson_draw(sb ^ mix(cell_keys[c] + GOLDEN), lam[c])

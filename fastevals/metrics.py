@@ -1,0 +1,368 @@
+"""Metrics for :func:`fastevals.bootstrap`, each naming the columns it reads.
+
+A metric is one of two kinds:
+
+* **sum metrics** (mean, sum, proportion, ratio, std, accuracy, error_rate,
+  precision, recall, f1, mse, rmse, mae, log_loss, brier): the statistic is a
+  function of weighted column sums ``S_j = sum_i w_i v_ij`` of a few per-row
+  features ``v_ij`` and of the weight total ``n = sum_i w_i``.  A bootstrap
+  replicate keeps only those sums.  When every feature is a 0/1 indicator
+  (proportion, accuracy, error rate, precision, recall, F1) the metric is
+  *categorical* and the engine uses the sufficient-statistics shortcut.
+* **sorted metrics** (roc_auc, average_precision, quantile, median): the data
+  are sorted once and each replicate makes one weighted pass.
+
+Metrics combine into paired comparisons on the same rows: ``metric_b - metric_a``
+(difference) and ``metric_b / metric_a`` (relative); both sides see the same
+bootstrap weights.
+
+Example
+-------
+>>> from fastevals import metrics
+>>> m = metrics.accuracy("label", "pred_new") - metrics.accuracy("label", "pred_old")
+>>> m.name
+'accuracy(label, pred_new) - accuracy(label, pred_old)'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "Metric", "SumMetric", "SortedMetric", "Comparison",
+    "mean", "sum", "proportion", "ratio", "std", "accuracy", "error_rate", "precision", "recall", "f1",
+    "mse", "rmse", "mae", "log_loss", "brier", "quantile", "median", "roc_auc", "average_precision",
+]
+
+def _check_col(arg: str, value) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"`{arg}` must be a column name (str); got {value!r}")
+    return value
+
+
+class Metric:
+    """Base class: a statistic of some columns, combinable with ``-`` and ``/``."""
+
+    name: str
+
+    def leaves(self) -> list[Metric]:
+        return [self]
+
+    def columns(self) -> dict[str, tuple[str, str]]:
+        """``{column: (argument, kind)}`` for :meth:`Source.require`."""
+        raise NotImplementedError
+
+    def combine(self, values: dict[int, np.ndarray]) -> np.ndarray:
+        """Value of the expression given each leaf's values (keyed by ``id(leaf)``)."""
+        return values[id(self)]
+
+    def __sub__(self, other):
+        return Comparison(self, other, "-")
+
+    def __truediv__(self, other):
+        return Comparison(self, other, "/")
+
+    def __repr__(self) -> str:
+        return f"<metric {self.name}>"
+
+
+class Comparison(Metric):
+    """``left - right`` or ``left / right`` evaluated on the same bootstrap weights (paired)."""
+
+    def __init__(self, left: Metric, right: Metric, op: str):
+        if not isinstance(left, Metric) or not isinstance(right, Metric):
+            raise TypeError("metrics combine only with metrics (metrics.mean('x') - metrics.mean('y'))")
+        self.left, self.right, self.op = left, right, op
+        self.name = f"{left.name} {op} {right.name}"
+
+    def leaves(self) -> list[Metric]:
+        out = []
+        for leaf in self.left.leaves() + self.right.leaves():
+            if all(leaf is not o for o in out):
+                out.append(leaf)
+        return out
+
+    def columns(self):
+        cols = dict(self.left.columns())
+        cols.update(self.right.columns())
+        return cols
+
+    def combine(self, values):
+        a = self.left.combine(values)
+        b = self.right.combine(values)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return a - b if self.op == "-" else a / b
+
+
+class SumMetric(Metric):
+    """A statistic of weighted feature sums (see the module docstring).
+
+    ``features(cols, ctx)`` returns a float64 array (F, rows) from a dict of
+    column arrays; ``stat(S, n)`` maps sums ``S[..., F]`` and weight totals
+    ``n[...]`` to the statistic; ``categorical`` marks 0/1 features.
+    """
+
+    def __init__(self, name, cols, features, stat, n_features, *, categorical=False, prepare=None):
+        self.name = name
+        self._cols = cols
+        self._features = features
+        self._stat = stat
+        self.n_features = n_features
+        self.categorical = categorical
+        self._prepare = prepare
+
+    def columns(self):
+        return dict(self._cols)
+
+    def prepare(self, cols, ctx: dict) -> None:
+        """Called with the first batch (e.g. to fix the shift of ``std``)."""
+        if self._prepare is not None:
+            self._prepare(cols, ctx)
+
+    def features(self, cols, ctx) -> np.ndarray:
+        return self._features(cols, ctx)
+
+    def stat(self, S: np.ndarray, n: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self._stat(np.asarray(S, dtype=np.float64), np.asarray(n, dtype=np.float64))
+
+
+class SortedMetric(Metric):
+    """A statistic computed by a weighted pass over rows sorted once.
+
+    kind: ``"auc"`` / ``"ap"`` (``label`` and ``score`` columns) or ``"quantile"`` (``value``, ``q``).
+    """
+
+    def __init__(self, name, kind, cols, *, label=None, score=None, value=None, q=0.5):
+        self.name = name
+        self.kind = kind
+        self._cols = cols
+        self.label, self.score, self.value, self.q = label, score, value, q
+
+    def columns(self):
+        return dict(self._cols)
+
+
+def _f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _weighted(name, value_fn, cols, weight, *, categorical=False, finish=None):
+    """Mean-type metric: ``sum(w * v) / sum(w)`` of a per-row value, optionally weighted."""
+    finish = finish or (lambda m: m)
+    if weight is None:
+        def feats(c, ctx):
+            return value_fn(c)[None, :]
+
+        def stat(S, n):
+            return finish(S[..., 0] / n)
+
+        return SumMetric(name, cols, feats, stat, 1, categorical=categorical)
+    weight = _check_col("weight", weight)
+    cols = dict(cols)
+    cols[weight] = ("weight", "numeric")
+
+    def feats_w(c, ctx):
+        sw = _f64(c[weight])
+        return np.stack([sw * value_fn(c), sw])
+
+    def stat_w(S, n):
+        return finish(S[..., 0] / S[..., 1])
+
+    return SumMetric(name, cols, feats_w, stat_w, 2)
+
+
+def _binary(name, arr, column):
+    a = np.asarray(arr)
+    if a.dtype.kind == "f":
+        bad = (a != 0) & (a != 1)
+    else:
+        bad = (a != 0) & (a != 1)
+    if bad.any():
+        v = a[bad][0]
+        raise ValueError(f"{name}: column {column!r} must hold 0/1 or booleans; found {v!r}")
+    return a != 0
+
+
+def mean(column: str, *, weight: str | None = None) -> SumMetric:
+    """Mean of ``column`` (weighted by the ``weight`` column if given)."""
+    column = _check_col("column", column)
+    wtxt = f", weight={weight}" if weight else ""
+    return _weighted(f"mean({column}{wtxt})", lambda c: _f64(c[column]), {column: ("column", "numeric")},
+                     weight)
+
+
+def sum(column: str, *, weight: str | None = None) -> SumMetric:  # noqa: A001 - the metric's name
+    """Sum of ``column`` (times ``weight`` if given); the bootstrap resamples the rows."""
+    column = _check_col("column", column)
+    cols = {column: ("column", "numeric")}
+    if weight is not None:
+        cols[_check_col("weight", weight)] = ("weight", "numeric")
+
+    def feats(c, ctx):
+        v = _f64(c[column])
+        return (v if weight is None else v * _f64(c[weight]))[None, :]
+
+    return SumMetric(f"sum({column})", cols, feats, lambda S, n: S[..., 0], 1)
+
+
+def proportion(column: str, *, weight: str | None = None) -> SumMetric:
+    """Share of rows where the 0/1 (or boolean) ``column`` is 1: a conversion rate."""
+    column = _check_col("column", column)
+    return _weighted(f"proportion({column})",
+                     lambda c: _binary("proportion", c[column], column).astype(np.float64),
+                     {column: ("column", "numeric")}, weight, categorical=weight is None)
+
+
+def ratio(numerator: str, denominator: str) -> SumMetric:
+    """``sum(numerator) / sum(denominator)`` (revenue per session): a ratio of sums, not a mean of ratios."""
+    numerator = _check_col("numerator", numerator)
+    denominator = _check_col("denominator", denominator)
+
+    def feats(c, ctx):
+        return np.stack([_f64(c[numerator]), _f64(c[denominator])])
+
+    return SumMetric(f"ratio({numerator}, {denominator})",
+                     {numerator: ("numerator", "numeric"), denominator: ("denominator", "numeric")},
+                     feats, lambda S, n: S[..., 0] / S[..., 1], 2)
+
+
+def std(column: str, *, ddof: int = 0) -> SumMetric:
+    """Standard deviation of ``column`` (``ddof`` as in ``numpy.std``; weights act as repeat counts)."""
+    column = _check_col("column", column)
+    if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
+        raise ValueError(f"`ddof` must be a non-negative integer; got {ddof!r}")
+
+    def prepare(c, ctx):
+        # the sums are of (x - shift): a shift near the mean keeps sum of squares free of cancellation
+        ctx["shift"] = float(np.mean(_f64(c[column])))
+
+    def feats(c, ctx):
+        d = _f64(c[column]) - ctx["shift"]
+        return np.stack([d, d * d])
+
+    def stat(S, n):
+        m = S[..., 0] / n
+        var = (S[..., 1] - n * m * m) / (n - ddof)
+        return np.sqrt(np.maximum(var, 0.0))
+
+    return SumMetric(f"std({column})", {column: ("column", "numeric")}, feats, stat, 2, prepare=prepare)
+
+
+def _pair_cols(y_true, y_pred, second="y_pred"):
+    y_true = _check_col("y_true", y_true)
+    y_pred = _check_col(second, y_pred)
+    return y_true, y_pred, {y_true: ("y_true", "numeric"), y_pred: (second, "numeric")}
+
+
+def accuracy(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
+    """Share of rows where ``y_pred == y_true``."""
+    y, p, cols = _pair_cols(y_true, y_pred)
+    return _weighted(f"accuracy({y}, {p})", lambda c: (np.asarray(c[y]) == np.asarray(c[p])).astype(np.float64),
+                     cols, weight, categorical=weight is None)
+
+
+def error_rate(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
+    """Share of rows where ``y_pred != y_true``."""
+    y, p, cols = _pair_cols(y_true, y_pred)
+    return _weighted(f"error_rate({y}, {p})",
+                     lambda c: (np.asarray(c[y]) != np.asarray(c[p])).astype(np.float64),
+                     cols, weight, categorical=weight is None)
+
+
+def _confusion(name, y, p, pos_label, parts, stat):
+    def feats(c, ctx):
+        t = np.asarray(c[y]) == pos_label
+        q = np.asarray(c[p]) == pos_label
+        out = {"tp": t & q, "pp": q, "pos": t}
+        return np.stack([out[k].astype(np.float64) for k in parts])
+
+    return SumMetric(name, {y: ("y_true", "numeric"), p: ("y_pred", "numeric")}, feats, stat, len(parts),
+                     categorical=True)
+
+
+def precision(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
+    """TP / (TP + FP) for the class ``pos_label`` (as ``sklearn.metrics.precision_score``)."""
+    y, p, _ = _pair_cols(y_true, y_pred)
+    return _confusion(f"precision({y}, {p})", y, p, pos_label, ["tp", "pp"], lambda S, n: S[..., 0] / S[..., 1])
+
+
+def recall(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
+    """TP / (TP + FN) for the class ``pos_label`` (as ``sklearn.metrics.recall_score``)."""
+    y, p, _ = _pair_cols(y_true, y_pred)
+    return _confusion(f"recall({y}, {p})", y, p, pos_label, ["tp", "pos"], lambda S, n: S[..., 0] / S[..., 1])
+
+
+def f1(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
+    """2 TP / (2 TP + FP + FN) for the class ``pos_label`` (as ``sklearn.metrics.f1_score``)."""
+    y, p, _ = _pair_cols(y_true, y_pred)
+    return _confusion(f"f1({y}, {p})", y, p, pos_label, ["tp", "pp", "pos"],
+                      lambda S, n: 2.0 * S[..., 0] / (S[..., 1] + S[..., 2]))
+
+
+def mse(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
+    """Mean squared error."""
+    y, p, cols = _pair_cols(y_true, y_pred)
+    return _weighted(f"mse({y}, {p})", lambda c: (_f64(c[p]) - _f64(c[y])) ** 2, cols, weight)
+
+
+def rmse(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
+    """Root mean squared error."""
+    y, p, cols = _pair_cols(y_true, y_pred)
+    return _weighted(f"rmse({y}, {p})", lambda c: (_f64(c[p]) - _f64(c[y])) ** 2, cols, weight,
+                     finish=np.sqrt)
+
+
+def mae(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
+    """Mean absolute error."""
+    y, p, cols = _pair_cols(y_true, y_pred)
+    return _weighted(f"mae({y}, {p})", lambda c: np.abs(_f64(c[p]) - _f64(c[y])), cols, weight)
+
+
+def log_loss(y_true: str, y_prob: str, *, weight: str | None = None) -> SumMetric:
+    """Binary cross-entropy of probabilities ``y_prob`` (clipped to [eps, 1 - eps] like scikit-learn)."""
+    y, p, cols = _pair_cols(y_true, y_prob, "y_prob")
+    eps = np.finfo(np.float64).eps
+
+    def value(c):
+        t = _binary("log_loss", c[y], y)
+        q = np.clip(_f64(c[p]), eps, 1 - eps)
+        return -np.where(t, np.log(q), np.log1p(-q))
+
+    return _weighted(f"log_loss({y}, {p})", value, cols, weight)
+
+
+def brier(y_true: str, y_prob: str, *, weight: str | None = None) -> SumMetric:
+    """Brier score: mean of ``(y_prob - y_true) ** 2``."""
+    y, p, cols = _pair_cols(y_true, y_prob, "y_prob")
+    return _weighted(f"brier({y}, {p})", lambda c: (_f64(c[p]) - _binary("brier", c[y], y)) ** 2, cols, weight)
+
+
+def quantile(column: str, q: float) -> SortedMetric:
+    """The ``q`` quantile of ``column`` (``numpy.quantile``'s default linear interpolation)."""
+    column = _check_col("column", column)
+    if isinstance(q, bool) or not isinstance(q, (int, float, np.floating)) or not 0.0 <= float(q) <= 1.0:
+        raise ValueError(f"`q` must be a number in [0, 1]; got {q!r}")
+    return SortedMetric(f"quantile({column}, {float(q):g})", "quantile", {column: ("column", "numeric")},
+                        value=column, q=float(q))
+
+
+def median(column: str) -> SortedMetric:
+    """The median of ``column``."""
+    m = quantile(column, 0.5)
+    m.name = f"median({column})"
+    return m
+
+
+def roc_auc(y_true: str, y_score: str) -> SortedMetric:
+    """Area under the ROC curve (ties count one half), as ``sklearn.metrics.roc_auc_score``."""
+    y, s, _ = _pair_cols(y_true, y_score, "y_score")
+    return SortedMetric(f"roc_auc({y}, {s})", "auc", {y: ("y_true", "numeric"), s: ("y_score", "numeric")},
+                        label=y, score=s)
+
+
+def average_precision(y_true: str, y_score: str) -> SortedMetric:
+    """Average precision, as ``sklearn.metrics.average_precision_score``."""
+    y, s, _ = _pair_cols(y_true, y_score, "y_score")
+    return SortedMetric(f"average_precision({y}, {s})", "ap",
+                        {y: ("y_true", "numeric"), s: ("y_score", "numeric")}, label=y, score=s)

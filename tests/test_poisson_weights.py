@@ -1,0 +1,177 @@
+"""The counter-based Poisson weight generator: exactness, distribution, independence, invariance."""
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pytest
+from scipy import stats
+
+from fastevals._kernels import poisson as kp
+from fastevals.resampling import _cluster_keys, poisson_weights
+
+EMPTY = np.empty(0, np.uint64)
+
+
+def test_thresholds_recomputed_from_scipy():
+    k = np.arange(len(kp.THRESHOLDS))
+    expect = np.round(stats.poisson.cdf(k, 1.0) * 2.0**32).astype(np.int64)
+    assert tuple(int(t) for t in expect) == kp.THRESHOLDS
+    # every probability the generator realizes is within 1e-9 of Poisson(1)
+    t = np.array((0,) + kp.THRESHOLDS + (2**32,), dtype=np.float64)
+    realized = np.diff(t) / 2.0**32
+    exact = np.append(stats.poisson.pmf(np.arange(kp.MAX_WEIGHT), 1.0), stats.poisson.sf(kp.MAX_WEIGHT - 1, 1.0))
+    assert np.max(np.abs(realized - exact)) < 1e-9
+
+
+def test_poisson1_is_inverse_cdf_of_32_bits():
+    # every threshold boundary maps to the right count
+    for k, t in enumerate(kp.THRESHOLDS):
+        assert kp.poisson1_u32(np.uint32(t - 1)) == k
+        assert kp.poisson1_u32(np.uint32(t)) == k + 1
+    assert kp.poisson1_u32(np.uint32(0)) == 0
+    assert kp.poisson1_u32(np.uint32(2**32 - 1)) == kp.MAX_WEIGHT
+
+
+def _pooled_counts(w, top=6):
+    counts = np.bincount(np.minimum(w.ravel(), top), minlength=top + 1)
+    probs = np.append(stats.poisson.pmf(np.arange(top), 1.0), stats.poisson.sf(top - 1, 1.0))
+    return counts, probs
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**63 + 12345])
+def test_weight_frequencies_chi_square(seed):
+    w = poisson_weights(5000, 200, seed=seed)
+    counts, probs = _pooled_counts(w)
+    res = stats.chisquare(counts, probs * w.size)
+    assert res.pvalue > 1e-3, res
+    assert abs(w.mean() - 1.0) < 5 * np.sqrt(1.0 / w.size)
+
+
+def test_sum_of_weights_is_poisson_n_ks():
+    # per-replicate totals over 50 rows ~ Poisson(50); KS on a continuity-randomized version is exact
+    w = poisson_weights(50, 4000, seed=7).sum(axis=1).astype(np.float64)
+    jitter = np.random.default_rng(0).random(w.shape)
+    u = stats.poisson.cdf(w - 1, 50) + jitter * stats.poisson.pmf(w, 50)
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+
+
+def _independence_pvalue(a, b, top=3):
+    table = np.zeros((top + 1, top + 1))
+    np.add.at(table, (np.minimum(a, top), np.minimum(b, top)), 1)
+    return stats.chi2_contingency(table).pvalue
+
+
+def test_independence_across_replicates_and_rows():
+    w = poisson_weights(20000, 40, seed=11).astype(np.int64)
+    # same row, different replicates
+    assert _independence_pvalue(w[0], w[1]) > 1e-3
+    assert _independence_pvalue(w[3].ravel(), w[39].ravel()) > 1e-3
+    # neighbouring rows share one 64-bit hash (low / high halves): still independent
+    assert _independence_pvalue(w[:, 0::2].ravel(), w[:, 1::2].ravel()) > 1e-3
+    assert _independence_pvalue(w[:, 1:-1:2].ravel(), w[:, 2::2].ravel()) > 1e-3
+    # correlations near zero everywhere
+    c = np.corrcoef(w)
+    off = c[~np.eye(c.shape[0], dtype=bool)]
+    assert np.max(np.abs(off)) < 5 / np.sqrt(w.shape[1])
+
+
+def test_weights_do_not_depend_on_start_or_slicing():
+    full = poisson_weights(1001, 30, seed=5)
+    for start in (0, 1, 2, 7, 500):
+        for n in (0, 1, 2, 3, 64, 1001 - start):
+            part = poisson_weights(n, 30, seed=5, start=start)
+            np.testing.assert_array_equal(part, full[:, start:start + n])
+    # any replicate range
+    np.testing.assert_array_equal(poisson_weights(1001, 10, seed=5, first_replicate=20), full[20:30])
+
+
+def test_row_weights_into_matches_matrix_for_odd_offsets():
+    full = poisson_weights(300, 3, seed=9)
+    out = np.empty(300, np.int32)
+    hbuf = np.empty(200, np.uint64)
+    for b in range(3):
+        sb = kp.stream_key(np.uint64(9), b)
+        for g0 in (0, 1, 5, 100):
+            for n in (1, 2, 9, 150):
+                kp.row_weights_into(sb, g0, n, out, hbuf)
+                np.testing.assert_array_equal(out[:n], full[b, g0:g0 + n])
+
+
+def test_weights_same_on_one_or_many_threads():
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = poisson_weights(3001, 17, seed=3)
+        numba.set_num_threads(before)
+        many = poisson_weights(3001, 17, seed=3)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
+
+
+def test_seeds_give_different_streams():
+    a = poisson_weights(2000, 5, seed=1)
+    b = poisson_weights(2000, 5, seed=2)
+    assert (a != b).mean() > 0.4
+
+
+def test_cluster_keys_equal_values_equal_weights():
+    ids = np.array([5, 9, 5, 2, 9, 9, 1000003], dtype=np.int64)
+    w = poisson_weights(keys=ids, n_resamples=50, seed=4)
+    for v in np.unique(ids):
+        cols = w[:, ids == v]
+        assert (cols == cols[:, :1]).all()
+    # strings: plain, dictionary-encoded and sliced arrays give the same keys
+    s = pa.array(["u1", "u2", "u1", "", "u3", "u2"])
+    k1 = _cluster_keys(s)
+    k2 = _cluster_keys(s.dictionary_encode())
+    k3 = _cluster_keys(s.slice(2))
+    np.testing.assert_array_equal(k1, k2)
+    np.testing.assert_array_equal(k1[2:], k3)
+    assert k1[0] == k1[2] and k1[0] != k1[1]
+    # integer keys: a bijection, so distinct ids never collide
+    many = np.arange(-50000, 50000, dtype=np.int64)
+    assert np.unique(kp.hash_keys_int(many)).size == many.size
+
+
+def test_cluster_key_weights_distribution():
+    w = poisson_weights(keys=np.arange(20000), n_resamples=20, seed=8)
+    counts, probs = _pooled_counts(w)
+    assert stats.chisquare(counts, probs * w.size).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("lam", [0.3, 1.0, 4.5, 9.99, 10.0, 37.5, 2500.0, 1e6])
+def test_poisson_lambda_sampler_chi_square(lam):
+    draws = kp.poisson_cell_counts(np.uint64(21), 0, 20000, np.arange(1, dtype=np.uint64),
+                                   np.array([lam]))[:, 0]
+    # bins with expected counts >= 20 (tails pooled)
+    lo = int(stats.poisson.ppf(1e-3, lam))
+    hi = int(stats.poisson.isf(1e-3, lam))
+    edges = np.unique(np.linspace(lo, hi + 1, min(hi - lo + 2, 30)).astype(np.int64))
+    idx = np.clip(np.searchsorted(edges, draws, side="right") - 1, 0, len(edges) - 2)
+    obs = np.bincount(idx, minlength=len(edges) - 1)
+    cdf = stats.poisson.cdf(edges - 1, lam)
+    p = np.diff(cdf)
+    p[0] += cdf[0]
+    p[-1] += 1.0 - cdf[-1]
+    assert stats.chisquare(obs, p * draws.size).pvalue > 1e-3
+    assert abs(draws.mean() - lam) < 5 * np.sqrt(lam / draws.size)
+
+
+def test_poisson_lambda_sampler_counter_based():
+    keys = np.arange(6, dtype=np.uint64)
+    lam = np.array([0.0, 2.0, 20.0, 200.0, 5.0, 1e5])
+    a = kp.poisson_cell_counts(np.uint64(3), 0, 40, keys, lam)
+    b = kp.poisson_cell_counts(np.uint64(3), 10, 30, keys, lam)
+    np.testing.assert_array_equal(a[10:], b)
+    assert (a[:, 0] == 0).all()
+    # cells are independent streams
+    c = kp.poisson_cell_counts(np.uint64(3), 0, 5000, np.arange(2, dtype=np.uint64), np.array([30.0, 30.0]))
+    assert abs(np.corrcoef(c.T)[0, 1]) < 0.06
+
+
+def test_poisson_cell_counts_serial_twin():
+    keys = np.arange(5, dtype=np.uint64)
+    lam = np.array([0.5, 3.0, 12.0, 400.0, 7e4])
+    np.testing.assert_array_equal(kp.poisson_cell_counts(np.uint64(8), 3, 50, keys, lam),
+                                  kp.poisson_cell_counts_serial(np.uint64(8), 3, 50, keys, lam))
