@@ -25,6 +25,7 @@ _LAZY = {
     "SRMResult": "fastevals.results",
     "SampleRatioMismatchWarning": "fastevals.results",
     "warmup": "fastevals.ab_tests",
+    "fold_on_dask": "fastevals._dask",
     "bootstrap": "fastevals.resampling",
     "BootstrapResult": "fastevals.resampling",
     "BootstrapTable": "fastevals.resampling",

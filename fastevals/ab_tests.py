@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from . import _dask, _stats
 from . import _source as src
-from . import _stats
 from ._config import CHUNK_ROWS, PARALLEL_MIN_ROWS
 from ._validation import (
     as_column_list,
@@ -589,7 +589,7 @@ def _make_state(group, outcome, value, by):
 
 
 def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, seed=None, adjust="holm",
-           nulls="raise", filter=None, batch_size=None, expected_split=None, progress=False):
+           nulls="raise", filter=None, batch_size=None, expected_split=None, progress=False, engine=None):
     """G-test of independence between ``group`` and ``outcome`` (any R x C table).
 
     Parameters
@@ -616,6 +616,12 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
     batch_size : int, optional
     expected_split : dict or sequence, optional
         Expected share of each group for the sample-ratio-mismatch check (equal by default).
+    progress : bool
+        Print rows scanned to stderr on scans longer than ~1.5 s.
+    engine : {None, "arrow", "dask"}
+        None runs a ``dask.dataframe.DataFrame`` on Dask (one state per partition, tree-merged on
+        the current ``distributed.Client``) and everything else in this process; "dask" has the
+        Dask workers read Parquet paths themselves.
 
     Returns
     -------
@@ -640,7 +646,8 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
     nulls = check_nulls(nulls)
     _g_iv(correction, monte_carlo, 0 if seed is None else seed, adjust)  # fail fast, before the scan
     st = _make_state(group, outcome, None, by)
-    scan = st._scan_into(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+    st, scan = _dask.update_state(st, data, engine=engine, in_process=st._scan_into, nulls=nulls,
+                                  filter=filter, batch_size=batch_size, progress=progress)
     scan.check_not_empty()
     return st.g_test(correction=correction, monte_carlo=monte_carlo, seed=seed, adjust=adjust,
                      expected_split=expected_split)
@@ -648,7 +655,7 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
 
 def z_test(data, *, group, value, control=None, kind="mean", alternative="two-sided", margin=0.0,
            confidence=0.95, by=None, adjust="holm", nulls="raise", filter=None, batch_size=None,
-           expected_split=None, progress=False):
+           expected_split=None, progress=False, engine=None):
     """Two-sample z-test of every group against ``control`` on the mean (or proportion) of ``value``.
 
     ``kind="mean"``: unequal-variance (Welch) standard error, as statsmodels
@@ -678,7 +685,8 @@ def z_test(data, *, group, value, control=None, kind="mean", alternative="two-si
     check_choice("kind", kind, ("mean", "proportion"))
     check_choice("alternative", alternative, _ALTERNATIVES)
     st = _make_state(group, None, value, by)
-    scan = st._scan_into(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+    st, scan = _dask.update_state(st, data, engine=engine, in_process=st._scan_into, nulls=nulls,
+                                  filter=filter, batch_size=batch_size, progress=progress)
     scan.check_not_empty()
     return st.z_test(control=control, kind=kind, alternative=alternative, margin=margin,
                      confidence=confidence, adjust=adjust, expected_split=expected_split)
@@ -709,7 +717,7 @@ class ABTestReport:
 def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind="mean",
            alternative="two-sided", margin=0.0, confidence=0.95, correction=None, monte_carlo=None,
            seed=None, adjust="holm", nulls="raise", filter=None, batch_size=None, expected_split=None,
-           progress=False) -> ABTestReport:
+           progress=False, engine=None) -> ABTestReport:
     """G-test on ``outcome`` and z-test on ``value`` in one pass over ``data``.
 
     Arguments as in :func:`g_test` and :func:`z_test`; give ``outcome``, ``value`` or both.
@@ -728,7 +736,8 @@ def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind
     if outcome is None and value is None:
         raise ValueError("give `outcome` (for the G-test), `value` (for the z-test), or both")
     st = _make_state(group, outcome, value, by)
-    scan = st._scan_into(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+    st, scan = _dask.update_state(st, data, engine=engine, in_process=st._scan_into, nulls=nulls,
+                                  filter=filter, batch_size=batch_size, progress=progress)
     scan.check_not_empty()
     with warnings.catch_warnings():
         # the SRM warning is raised once, below, not once per test

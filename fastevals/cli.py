@@ -152,12 +152,13 @@ def _add_abtest_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run_abtest(args) -> int:
+    from ._cli_dask import dask_client, dask_engine
     from .ab_tests import abtest
 
     if args.outcome is None and args.value is None:
         raise ValueError("give --outcome (G-test), --value (z-test) or both")
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), dask_client(args):
         # the SRM result is printed loudly by the report itself
         warnings.simplefilter("ignore")
         report = abtest(
@@ -166,6 +167,7 @@ def _run_abtest(args) -> int:
             confidence=args.confidence, correction=args.correction, monte_carlo=args.monte_carlo,
             seed=args.seed, adjust=None if args.adjust == "none" else args.adjust, nulls=args.nulls,
             filter=_where(args.where, args.data), batch_size=args.batch_size, progress=not args.json,
+            engine=dask_engine(args),
         )
     if args.json:
         print_json(report.to_dict())
@@ -205,6 +207,7 @@ def _run_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from ._cli_dask import add_dask_options
 
     parser = argparse.ArgumentParser(prog="fastevals", description="Compiled statistics for evaluating ML models.")
     parser.add_argument("--version", action="version", version=f"fastevals {__version__}")
@@ -222,12 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("data", help="Parquet file, folder or glob")
     _add_abtest_arguments(ab)
     ab.set_defaults(func=_run_abtest)
-    try:
-        from ._cli_dask import add_dask_options
-    except ImportError:  # pragma: no cover
-        add_dask_options = None
-    if add_dask_options is not None:
-        add_dask_options(ab)
+    add_dask_options(ab)
 
     for name in _PLUGINS:
         try:
