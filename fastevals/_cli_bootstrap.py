@@ -8,7 +8,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 
@@ -104,7 +103,9 @@ def run(args) -> int:
         return 2
     rows = [res.to_dict()] if isinstance(res, BootstrapResult) else res.to_dict()["rows"]
     if args.json:
-        print(json.dumps(rows, default=str, indent=2))
+        from .cli import print_json
+
+        print_json(rows)
         return 0
     conf = rows[0]["confidence"]
     head = f"{'metric':<44} {'segment':>10} {'group':>10} {'estimate':>12} {f'{conf:.0%} low':>12} " \

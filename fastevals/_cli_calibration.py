@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -36,17 +35,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
     return p
-
-
-def _clean(obj):
-    """NaN and inf are not JSON: write them as null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
 
 
 def _fmt(v, spec=".4f") -> str:
@@ -107,7 +95,9 @@ def run(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        json.dump(_clean(res.to_dict()), sys.stdout, default=str)
+        from .cli import print_json
+
+        print_json(res.to_dict())
         sys.stdout.write("\n")
     else:
         _print_result(res, sys.stdout)
