@@ -100,3 +100,12 @@ def test_import_is_cheap_and_compiles_nothing():
                          env={**os.environ, "PYTHONWARNINGS": "error"}).stdout.split()
     assert float(out[0]) < 0.5
     assert out[1] == "False" and out[2] == "False"
+
+
+def test_package_warmup_compiles_every_analysis():
+    fastevals.warmup(parallel=False)
+    from fastevals._kernels import bandits, bootstrap, calibration, cells
+
+    for module in (cells, bandits, bootstrap, calibration):
+        compiled = [f for f in vars(module).values() if getattr(f, "signatures", None)]
+        assert compiled, module.__name__
