@@ -9,7 +9,6 @@ merge, and finalize in closed form.
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -129,8 +128,9 @@ class ABTestState:
         self.n = np.zeros((0, 0), dtype=np.int64)
         self.mean = np.zeros((0, 0))
         self.m2 = np.zeros((0, 0))
-        self.value_min = math.inf
-        self.value_max = -math.inf
+        # first value of `value` that is neither 0 nor 1 (None: all 0/1 so far): kind="proportion"
+        # must refuse other values
+        self.non_binary_value = None
         self.rows_read = 0
         self.rows_dropped = 0
 
@@ -212,8 +212,7 @@ class ABTestState:
         if n_chunks * n_cells * (width + 3) > _MAX_PARTIAL_CELLS:
             chunk = max(chunk, -(-rows // max(1, _MAX_PARTIAL_CELLS // (n_cells * (width + 3)))))
         kernel = cells.fold_cells_parallel if rows >= PARALLEL_MIN_ROWS else cells.fold_cells_serial
-        cnt, n, mean, m2, vmin, vmax = kernel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val,
-                                              n_cells, chunk)
+        cnt, n, mean, m2 = kernel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val, n_cells, chunk)
         if self.value is not None:
             if not np.all(np.isfinite(mean)):  # a NaN or inf value poisons its cell's mean
                 bad = int(np.count_nonzero(~np.isfinite(val)))
@@ -221,8 +220,10 @@ class ABTestState:
                     f"column {self.value!r} has {bad:,} non-finite value(s) (NaN or inf) in a batch of "
                     f"{rows:,} rows; pass nulls='drop' to leave NaN rows out"
                 )
-            self.value_min = min(self.value_min, float(vmin))
-            self.value_max = max(self.value_max, float(vmax))
+            if self.non_binary_value is None:
+                i = cells.first_non_binary(val)
+                if i >= 0:
+                    self.non_binary_value = val[i].item()
         n = n.reshape(n_seg, n_grp)
         cnt = cnt.reshape(n_seg, n_grp, width)
         seg_present = n.sum(axis=1) > 0
@@ -268,8 +269,8 @@ class ABTestState:
                 out.n[sub], out.mean[sub], out.m2[sub] = _chan_merge(
                     out.n[sub], out.mean[sub], out.m2[sub], st.n, st.mean, st.m2
                 )
-            out.value_min = min(out.value_min, st.value_min)
-            out.value_max = max(out.value_max, st.value_max)
+            if out.non_binary_value is None:
+                out.non_binary_value = st.non_binary_value
             out.rows_read += st.rows_read
             out.rows_dropped += st.rows_dropped
         return out
@@ -284,7 +285,7 @@ class ABTestState:
             "segments": [lab(x) for x in self.segments.labels], "groups": self.groups.labels,
             "outcomes": self.outcomes.labels, "counts": self.counts.tolist(), "n": self.n.tolist(),
             "mean": self.mean.tolist(), "m2": self.m2.tolist(),
-            "value_min": _json_float(self.value_min), "value_max": _json_float(self.value_max),
+            "non_binary_value": self.non_binary_value,
             "rows_read": self.rows_read, "rows_dropped": self.rows_dropped,
         })
 
@@ -304,7 +305,7 @@ class ABTestState:
         st.n = np.array(d["n"], dtype=np.int64).reshape(shape)
         st.mean = np.array(d["mean"], dtype=np.float64).reshape(shape)
         st.m2 = np.array(d["m2"], dtype=np.float64).reshape(shape)
-        st.value_min, st.value_max = float(d["value_min"]), float(d["value_max"])
+        st.non_binary_value = d["non_binary_value"]
         st.rows_read, st.rows_dropped = d["rows_read"], d["rows_dropped"]
         return st
 
@@ -468,21 +469,11 @@ class ABTestState:
         return ABTable(pa.table(cols), f"z_test[{kind}]", adjust, srm, self.rows_dropped)
 
     def _check_binary(self):
-        col = self.value
-        if self.value_min < 0 or self.value_max > 1:
+        if self.non_binary_value is not None:
             raise ValueError(
-                f"kind='proportion' needs 0/1 values, but column {col!r} ranges over "
-                f"[{self.value_min}, {self.value_max}]"
+                f"kind='proportion' needs 0/1 values, but column {self.value!r} has other values "
+                f"(such as {self.non_binary_value!r}); use kind='mean'"
             )
-        # 0/1 data have M2 = n p (1 - p) exactly; values strictly inside (0, 1) make it smaller
-        expect = self.n * self.mean * (1.0 - self.mean)
-        if not np.allclose(self.m2, expect, rtol=1e-9, atol=1e-9 * max(1, int(self.n.max()))):
-            raise ValueError(f"kind='proportion' needs 0/1 values, but column {col!r} has values "
-                             "strictly between 0 and 1; use kind='mean'")
-
-
-def _json_float(x: float):
-    return x if math.isfinite(x) else repr(x)
 
 
 def _expected_shares(expected_split, labels) -> np.ndarray:

@@ -309,8 +309,17 @@ def test_proportion_needs_binary_values():
     with pytest.raises(ValueError, match="kind='proportion' needs 0/1 values"):
         fastevals.z_test(data, group="variant", value="revenue", kind="proportion")
     frac = {"variant": np.repeat(["a", "b"], 100), "p": np.full(200, 0.5)}
-    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+    with pytest.raises(ValueError, match=r"has other values \(such as 0.5\)"):
         fastevals.z_test(frac, group="variant", value="p", kind="proportion")
+    # one stray value late in a streamed column, and values whose sum of squares equals their sum
+    late = np.r_[np.zeros(990), np.ones(9), 2.0]
+    with pytest.raises(ValueError, match=r"such as 2.0"):
+        fastevals.z_test({"variant": np.tile(["a", "b"], 500), "p": late}, group="variant", value="p",
+                         kind="proportion", batch_size=100)
+    tricky = np.tile([1.5, 0.5, 0.5, 0.5], 50)  # sum x^2 == sum x, yet not 0/1
+    with pytest.raises(ValueError, match="such as 1.5"):
+        fastevals.z_test({"variant": np.repeat(["a", "b"], 100), "p": tricky}, group="variant", value="p",
+                         kind="proportion")
 
 
 def test_control_choice_and_errors():
@@ -435,8 +444,7 @@ def test_cell_kernel_equals_slow_twin_serial_and_parallel():
     val = rng.normal(3.0, 1.0, rows)
     slow = cells_slow(seg, grp, out, val, 5, 3, 2)
     for kernel in (cells.fold_cells_serial, cells.fold_cells_parallel):
-        cnt, n, mean, m2, vmin, vmax = kernel(seg, 0, grp, 0, 3, out, 0, 2, val, 15, 1 << 12)
-        assert (vmin, vmax) == (val.min(), val.max())
+        cnt, n, mean, m2 = kernel(seg, 0, grp, 0, 3, out, 0, 2, val, 15, 1 << 12)
         np.testing.assert_array_equal(cnt.reshape(5, 3, 2), slow[0])
         np.testing.assert_array_equal(n.reshape(5, 3), slow[1])
         np.testing.assert_allclose(mean.reshape(5, 3), slow[2], rtol=1e-12)
@@ -499,7 +507,10 @@ def equivalent(a, b):
     np.testing.assert_allclose(ra.column("statistic").to_numpy(), rb.column("statistic").to_numpy(), rtol=1e-12)
     za, zb = a.z_test().table, b.z_test().table
     assert za.column("n_treatment").to_pylist() == zb.column("n_treatment").to_pylist()
-    np.testing.assert_allclose(za.column("statistic").to_numpy(), zb.column("statistic").to_numpy(), rtol=1e-12)
+    # z is a difference of means over its standard error: near z = 0 the merge order's last-bit
+    # differences in the means are all that is left, hence the small absolute tolerance
+    np.testing.assert_allclose(za.column("statistic").to_numpy(), zb.column("statistic").to_numpy(), rtol=1e-12,
+                               atol=1e-12)
     np.testing.assert_allclose(za.column("std_error").to_numpy(), zb.column("std_error").to_numpy(), rtol=1e-12)
 
 
