@@ -726,11 +726,16 @@ class ReplayResult:
         ax.set_xlabel("kept events")
         ax.set_ylabel("mean reward per step")
         ax.legend()
-        if path is not None:
-            (fig or ax.figure).savefig(path, bbox_inches="tight")
-            if fig is not None:
-                plt.close(fig)
-        return ax
+        return _save_plot(plt, fig, ax, path)
+
+
+def _save_plot(plt, fig, ax, path):
+    """Write the figure to ``path`` if given; close a figure the plot made itself."""
+    if path is not None:
+        (fig or ax.figure).savefig(path, bbox_inches="tight")
+        if fig is not None:
+            plt.close(fig)
+    return ax
 
 
 def _pyplot():
@@ -1045,11 +1050,7 @@ class SimulationResult:
         ax.set_xlabel("step")
         ax.set_ylabel("cumulative regret")
         ax.legend()
-        if path is not None:
-            (fig or ax.figure).savefig(path, bbox_inches="tight")
-            if fig is not None:
-                plt.close(fig)
-        return ax
+        return _save_plot(plt, fig, ax, path)
 
 
 def _checkpoints(n_steps: int, points: int) -> np.ndarray:
