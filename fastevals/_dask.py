@@ -313,14 +313,7 @@ class ScanSummary:
     description: str = "the input"
 
     def check_not_empty(self) -> None:
-        if self.stats.rows_used == 0:
-            if self.stats.rows_read == 0:
-                raise ValueError(f"empty input: {self.description} has no rows"
-                                 " (after the filter, if one was given)")
-            raise ValueError(
-                f"no rows left: all {self.stats.rows_read:,} rows had nulls or NaNs in "
-                f"{self.columns!r} and were dropped"
-            )
+        src.check_rows_left(self.stats, self.description, self.columns)
 
 
 def check_engine(engine) -> str:

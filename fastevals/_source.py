@@ -353,14 +353,17 @@ class Scan:
         )
 
     def check_not_empty(self) -> None:
-        if self.stats.rows_used == 0:
-            if self.stats.rows_read == 0:
-                raise ValueError(f"empty input: {self.source.description} has no rows"
-                                 " (after the filter, if one was given)")
-            raise ValueError(
-                f"no rows left: all {self.stats.rows_read:,} rows had nulls or NaNs in "
-                f"{self.columns!r} and were dropped"
-            )
+        check_rows_left(self.stats, self.source.description, self.columns)
+
+
+def check_rows_left(stats: ScanStats, description: str, columns) -> None:
+    """Raise a clear error when a scan (in this process or summed over Dask partitions) used no row."""
+    if stats.rows_used == 0:
+        if stats.rows_read == 0:
+            raise ValueError(f"empty input: {description} has no rows (after the filter, if one was given)")
+        raise ValueError(
+            f"no rows left: all {stats.rows_read:,} rows had nulls or NaNs in {columns!r} and were dropped"
+        )
 
 
 def _has_nan(arr: pa.Array) -> bool:
