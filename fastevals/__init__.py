@@ -27,6 +27,7 @@ _LAZY = {
     "fold_on_dask": "fastevals._dask",
     "bootstrap": "fastevals.resampling",
     "BootstrapResult": "fastevals.resampling",
+    "BootstrapState": "fastevals.resampling",
     "BootstrapTable": "fastevals.resampling",
     "error_rate_interval": "fastevals.resampling",
     "ProportionInterval": "fastevals.resampling",

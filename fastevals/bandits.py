@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import _dask
 from . import _source as src
 from ._config import CHUNK_ROWS, PARALLEL_MIN_ROWS
 from ._validation import check_choice, check_int, check_nulls, check_probability, check_seed
@@ -184,6 +185,14 @@ class _Policy:
         new._sq = self._sq.copy()
         return new
 
+    def _fresh(self):
+        """A copy with the same policy, arms and parameters and no plays."""
+        new = self.copy()
+        new._counts[:] = 0
+        new._sums[:] = 0.0
+        new._sq[:] = 0.0
+        return new
+
     def _same_kind(self, other, what: str) -> None:
         if type(other) is not type(self):
             raise TypeError(f"cannot {what} a {type(other).__name__} into a {type(self).__name__}")
@@ -249,7 +258,7 @@ class _Policy:
         return counts, sums, sq
 
     def update(self, arms, rewards=None, *, arm: str = "arm", reward: str = "reward", nulls: str = "raise",
-               filter=None):
+               filter=None, engine=None):
         """Fold observed (arm, reward) pairs into the state, in place; returns self.
 
         Parameters
@@ -267,11 +276,25 @@ class _Policy:
             Rows with a null arm/reward (or NaN reward) raise or are skipped.
         filter : pyarrow.compute.Expression, optional
             Row filter pushed into the scan of a source.
+        engine : {None, "auto", "arrow", "dask"}
+            A ``dask.dataframe.DataFrame`` (or, with ``engine="dask"``, a Parquet path
+            read by Dask) is folded on the current ``distributed.Client``: each
+            partition gives per-arm counts and sums, merged in a tree; the result
+            equals the in-process update (counts exactly). Replay and simulation are
+            sequential and run in one process; on Dask, parallelize them over
+            policies or seeds instead.
 
         The update is atomic: on an error (an arm that is not the policy's, a
         reward outside [0, 1]) the state is left unchanged.
         """
         nulls = check_nulls(nulls)
+        if rewards is not None and _dask.check_engine(engine) == "dask":
+            raise ValueError("engine='dask' reads a Dask DataFrame or Parquet path with `arm`/`reward` columns; "
+                             "arrays of arms and rewards are folded in this process (leave `engine` unset)")
+        if rewards is None and _dask.wants_dask(arms, engine):
+            folded, _ = _dask.update_state(self._fresh(), arms, engine=engine, columns=[arm, reward], arm=arm,
+                                           reward=reward, nulls=nulls, filter=filter)
+            return self.merge(folded)
         if rewards is None:
             if isinstance(arms, (np.ndarray, list, tuple, pa.Array, pa.ChunkedArray)):
                 raise TypeError("`rewards` is required when `arms` is an array; pass a table or source "

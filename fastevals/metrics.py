@@ -26,6 +26,8 @@ Example
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -65,6 +67,28 @@ class Metric:
     def __repr__(self) -> str:
         return f"<metric {self.name}>"
 
+    def __reduce__(self):
+        # metrics hold closures; a pickled metric is rebuilt from the call that made it
+        recipe = getattr(self, "_recipe", None)
+        if recipe is None:
+            return super().__reduce__()
+        return _rebuild, recipe
+
+
+def _rebuild(factory: str, args: tuple, kwargs: dict) -> Metric:
+    return globals()[factory](*args, **kwargs)
+
+
+def _recorded(factory):
+    """Remember how a metric was made, so that it pickles (states travel to Dask workers)."""
+    @functools.wraps(factory)
+    def make(*args, **kwargs):
+        m = factory(*args, **kwargs)
+        m._recipe = (factory.__name__, args, kwargs)
+        return m
+
+    return make
+
 
 class Comparison(Metric):
     """``left - right`` or ``left / right`` evaluated on the same bootstrap weights (paired)."""
@@ -102,8 +126,9 @@ class SumMetric(Metric):
     ``n[...]`` to the statistic; ``categorical`` marks 0/1 features.
     """
 
-    def __init__(self, name, cols, features, stat, n_features, *, categorical=False, prepare=None):
+    def __init__(self, name, cols, features, stat, n_features, *, categorical=False, prepare=None, rebase=None):
         self.name = name
+        self._rebase = rebase
         self._cols = cols
         self._features = features
         self._stat = stat
@@ -121,6 +146,17 @@ class SumMetric(Metric):
 
     def features(self, cols, ctx) -> np.ndarray:
         return self._features(cols, ctx)
+
+    def rebase(self, S: np.ndarray, n: np.ndarray, ctx_from: dict, ctx_to: dict) -> np.ndarray:
+        """Sums ``S[..., F]`` (weight totals ``n``) made under ``ctx_from`` re-expressed under ``ctx_to``.
+
+        Needed to merge states whose :meth:`prepare` saw different first batches.
+        """
+        if self._rebase is None:
+            if ctx_from != ctx_to:
+                raise ValueError(f"{self.name}: cannot merge states prepared differently")
+            return S
+        return self._rebase(np.asarray(S, dtype=np.float64), np.asarray(n, dtype=np.float64), ctx_from, ctx_to)
 
     def stat(self, S: np.ndarray, n: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -184,6 +220,7 @@ def _binary(name, arr, column):
     return a != 0
 
 
+@_recorded
 def mean(column: str, *, weight: str | None = None) -> SumMetric:
     """Mean of ``column`` (weighted by the ``weight`` column if given)."""
     column = _check_col("column", column)
@@ -192,6 +229,7 @@ def mean(column: str, *, weight: str | None = None) -> SumMetric:
                      weight)
 
 
+@_recorded
 def sum(column: str, *, weight: str | None = None) -> SumMetric:  # noqa: A001 - the metric's name
     """Sum of ``column`` (times ``weight`` if given); the bootstrap resamples the rows."""
     column = _check_col("column", column)
@@ -206,6 +244,7 @@ def sum(column: str, *, weight: str | None = None) -> SumMetric:  # noqa: A001 -
     return SumMetric(f"sum({column})", cols, feats, lambda S, n: S[..., 0], 1)
 
 
+@_recorded
 def proportion(column: str, *, weight: str | None = None) -> SumMetric:
     """Share of rows where the 0/1 (or boolean) ``column`` is 1: a conversion rate."""
     column = _check_col("column", column)
@@ -214,6 +253,7 @@ def proportion(column: str, *, weight: str | None = None) -> SumMetric:
                      {column: ("column", "numeric")}, weight, categorical=weight is None)
 
 
+@_recorded
 def ratio(numerator: str, denominator: str) -> SumMetric:
     """``sum(numerator) / sum(denominator)`` (revenue per session): a ratio of sums, not a mean of ratios."""
     numerator = _check_col("numerator", numerator)
@@ -227,6 +267,7 @@ def ratio(numerator: str, denominator: str) -> SumMetric:
                      feats, lambda S, n: S[..., 0] / S[..., 1], 2)
 
 
+@_recorded
 def std(column: str, *, ddof: int = 0) -> SumMetric:
     """Standard deviation of ``column`` (``ddof`` as in ``numpy.std``; weights act as repeat counts)."""
     column = _check_col("column", column)
@@ -246,7 +287,16 @@ def std(column: str, *, ddof: int = 0) -> SumMetric:
         var = (S[..., 1] - n * m * m) / (n - ddof)
         return np.sqrt(np.maximum(var, 0.0))
 
-    return SumMetric(f"std({column})", {column: ("column", "numeric")}, feats, stat, 2, prepare=prepare)
+    def rebase(S, n, ctx_from, ctx_to):
+        # x - to = (x - from) + d: sum of (x - to) and of its square from those about `from`
+        d = ctx_from["shift"] - ctx_to["shift"]
+        out = np.empty_like(S)
+        out[..., 0] = S[..., 0] + d * n
+        out[..., 1] = S[..., 1] + 2.0 * d * S[..., 0] + d * d * n
+        return out
+
+    return SumMetric(f"std({column})", {column: ("column", "numeric")}, feats, stat, 2, prepare=prepare,
+                     rebase=rebase)
 
 
 def _pair_cols(y_true, y_pred, second="y_pred"):
@@ -255,6 +305,7 @@ def _pair_cols(y_true, y_pred, second="y_pred"):
     return y_true, y_pred, {y_true: ("y_true", "numeric"), y_pred: (second, "numeric")}
 
 
+@_recorded
 def accuracy(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
     """Share of rows where ``y_pred == y_true``."""
     y, p, cols = _pair_cols(y_true, y_pred)
@@ -262,6 +313,7 @@ def accuracy(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetri
                      cols, weight, categorical=weight is None)
 
 
+@_recorded
 def error_rate(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
     """Share of rows where ``y_pred != y_true``."""
     y, p, cols = _pair_cols(y_true, y_pred)
@@ -281,18 +333,21 @@ def _confusion(name, y, p, pos_label, parts, stat):
                      categorical=True)
 
 
+@_recorded
 def precision(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
     """TP / (TP + FP) for the class ``pos_label`` (as ``sklearn.metrics.precision_score``)."""
     y, p, _ = _pair_cols(y_true, y_pred)
     return _confusion(f"precision({y}, {p})", y, p, pos_label, ["tp", "pp"], lambda S, n: S[..., 0] / S[..., 1])
 
 
+@_recorded
 def recall(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
     """TP / (TP + FN) for the class ``pos_label`` (as ``sklearn.metrics.recall_score``)."""
     y, p, _ = _pair_cols(y_true, y_pred)
     return _confusion(f"recall({y}, {p})", y, p, pos_label, ["tp", "pos"], lambda S, n: S[..., 0] / S[..., 1])
 
 
+@_recorded
 def f1(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
     """2 TP / (2 TP + FP + FN) for the class ``pos_label`` (as ``sklearn.metrics.f1_score``)."""
     y, p, _ = _pair_cols(y_true, y_pred)
@@ -300,12 +355,14 @@ def f1(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
                       lambda S, n: 2.0 * S[..., 0] / (S[..., 1] + S[..., 2]))
 
 
+@_recorded
 def mse(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
     """Mean squared error."""
     y, p, cols = _pair_cols(y_true, y_pred)
     return _weighted(f"mse({y}, {p})", lambda c: (_f64(c[p]) - _f64(c[y])) ** 2, cols, weight)
 
 
+@_recorded
 def rmse(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
     """Root mean squared error."""
     y, p, cols = _pair_cols(y_true, y_pred)
@@ -313,12 +370,14 @@ def rmse(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
                      finish=np.sqrt)
 
 
+@_recorded
 def mae(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
     """Mean absolute error."""
     y, p, cols = _pair_cols(y_true, y_pred)
     return _weighted(f"mae({y}, {p})", lambda c: np.abs(_f64(c[p]) - _f64(c[y])), cols, weight)
 
 
+@_recorded
 def log_loss(y_true: str, y_prob: str, *, weight: str | None = None) -> SumMetric:
     """Binary cross-entropy of probabilities ``y_prob`` (clipped to [eps, 1 - eps] like scikit-learn)."""
     y, p, cols = _pair_cols(y_true, y_prob, "y_prob")
@@ -332,12 +391,14 @@ def log_loss(y_true: str, y_prob: str, *, weight: str | None = None) -> SumMetri
     return _weighted(f"log_loss({y}, {p})", value, cols, weight)
 
 
+@_recorded
 def brier(y_true: str, y_prob: str, *, weight: str | None = None) -> SumMetric:
     """Brier score: mean of ``(y_prob - y_true) ** 2``."""
     y, p, cols = _pair_cols(y_true, y_prob, "y_prob")
     return _weighted(f"brier({y}, {p})", lambda c: (_f64(c[p]) - _binary("brier", c[y], y)) ** 2, cols, weight)
 
 
+@_recorded
 def quantile(column: str, q: float) -> SortedMetric:
     """The ``q`` quantile of ``column`` (``numpy.quantile``'s default linear interpolation)."""
     column = _check_col("column", column)
@@ -347,6 +408,7 @@ def quantile(column: str, q: float) -> SortedMetric:
                         value=column, q=float(q))
 
 
+@_recorded
 def median(column: str) -> SortedMetric:
     """The median of ``column``."""
     m = quantile(column, 0.5)
@@ -354,6 +416,7 @@ def median(column: str) -> SortedMetric:
     return m
 
 
+@_recorded
 def roc_auc(y_true: str, y_score: str) -> SortedMetric:
     """Area under the ROC curve (ties count one half), as ``sklearn.metrics.roc_auc_score``."""
     y, s, _ = _pair_cols(y_true, y_score, "y_score")
@@ -361,6 +424,7 @@ def roc_auc(y_true: str, y_score: str) -> SortedMetric:
                         label=y, score=s)
 
 
+@_recorded
 def average_precision(y_true: str, y_score: str) -> SortedMetric:
     """Average precision, as ``sklearn.metrics.average_precision_score``."""
     y, s, _ = _pair_cols(y_true, y_score, "y_score")

@@ -12,6 +12,8 @@ See :mod:`fastevals.metrics` for the metrics and ``docs/bootstrap.md`` for a tou
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -20,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 from scipy import special, stats
 
+from . import _dask
 from . import _source as src
 from . import metrics as _metrics
 from ._config import PARALLEL_MIN_ROWS
@@ -27,12 +30,13 @@ from ._validation import as_column_list, check_choice, check_int, check_nulls, c
 from .results import ConfidenceInterval
 
 __all__ = [
-    "bootstrap", "BootstrapResult", "BootstrapTable", "ConfidenceInterval", "error_rate_interval",
+    "bootstrap", "BootstrapResult", "BootstrapState", "BootstrapTable", "ConfidenceInterval", "error_rate_interval",
     "ProportionInterval", "poisson_weights", "warmup",
 ]
 
 _METHODS = ("percentile", "basic", "bca")
 _RESAMPLING = ("poisson", "multinomial")
+_COMPARISONS = ("difference", "relative", "both")
 # rows of a multinomial weight block (replicates x rows): bounds its memory
 _MULTINOMIAL_BLOCK = 1 << 22
 
@@ -68,6 +72,7 @@ class BootstrapResult:
     segment: object = None
     group: object = None
     acceleration: float | None = None
+    comparison: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -76,7 +81,7 @@ class BootstrapResult:
             "high": self.confidence_interval.high, "standard_error": self.standard_error,
             "method": self.method, "n_resamples": self.n_resamples, "confidence": self.confidence,
             "resampling": self.resampling, "seed": self.seed, "n_rows": self.n_rows,
-            "n_invalid": self.n_invalid, "acceleration": self.acceleration,
+            "n_invalid": self.n_invalid, "acceleration": self.acceleration, "comparison": self.comparison,
         }
 
     def plot(self, ax=None, bins: int = 60):
@@ -266,6 +271,20 @@ def _acceleration(parts):
     return num / (6.0 * den**1.5)
 
 
+def _relative_acceleration(jack_t, jack_c, est_t, est_c):
+    """Acceleration of ``theta_t / theta_c - 1`` from each group's jackknife moments.
+
+    Leaving out a treatment row moves the ratio by ``d / theta_c`` exactly; a control
+    row moves it by ``-theta_t d / theta_c**2`` to first order (delta method).
+    """
+    if not (np.isfinite(est_t) and np.isfinite(est_c)) or est_c == 0:
+        return math.nan
+    a = 1.0 / est_c
+    b = -est_t / est_c**2
+    (n_t, s2_t, s3_t), (n_c, s2_c, s3_c) = jack_t, jack_c
+    return _acceleration([(1.0, n_t, s2_t * a**2, s3_t * a**3), (1.0, n_c, s2_c * b**2, s3_c * b**3)])
+
+
 # ----------------------------------------------------------------------------------------------------
 # argument checks
 
@@ -284,10 +303,11 @@ class _Args:
     resampling: str
     nulls: str
     progress: bool
+    comparison: str = "difference"
 
 
 def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, group, control, resampling,
-                  nulls, progress) -> _Args:
+                  nulls, progress, comparison="difference") -> _Args:
     ms = metric if isinstance(metric, (list, tuple)) else [metric]
     if not ms:
         raise ValueError("`metric` must be a metric or a non-empty list of metrics")
@@ -323,8 +343,9 @@ def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, gr
                 if isinstance(leaf, _metrics.SortedMetric) and leaf.kind == "ap":
                     raise ValueError("method='bca' is not available for average_precision (no closed-form "
                                      "jackknife); use 'percentile' or 'basic'")
+    comparison = check_choice("comparison", comparison, _COMPARISONS)
     return _Args(list(ms), n_resamples, confidence, method, seed, cl[0] if cl else None, by,
-                 grp[0] if grp else None, control, resampling, nulls, bool(progress))
+                 grp[0] if grp else None, control, resampling, nulls, bool(progress), comparison)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -366,8 +387,61 @@ def _grow(a, n_cells, axis):
     return np.concatenate([a, np.zeros(shape, dtype=a.dtype)], axis=axis)
 
 
-class _Engine:
-    def __init__(self, args: _Args, data, filter, batch_size):
+class BootstrapState:
+    """Mergeable state of a bootstrap: per-replicate weighted sums, nothing per row.
+
+    ``update(data)`` folds rows in, ``merge(other)`` combines two states
+    (associative and commutative: shards of a log merged in any tree give the
+    one-pass answer), ``finalize()`` gives the intervals.  This is what
+    :func:`bootstrap` runs, and what runs on each Dask partition.
+
+    What the state holds, per (segment, group) cell:
+
+    * sum metrics: the weight total and the weighted feature sums of each replicate
+      (``B x cells x features``); categorical metrics (proportion, accuracy, precision...):
+      only the count of each outcome pattern, the replicates are drawn at finalize;
+    * sorted metrics (AUC, average precision, quantiles): the columns they read, since they
+      sort all rows once (this part grows with the rows);
+    * ``resampling="multinomial"``: the rows' features (classic bootstrap, small data).
+
+    A row's weight is keyed by its global index (or its ``cluster`` value), so the
+    state of rows ``k .. k + m - 1`` must be told ``row_offset=k``; states of
+    overlapping row ranges do not merge (their weights would repeat).
+
+    Parameters
+    ----------
+    metric, n_resamples, seed, cluster, by, group, resampling, nulls
+        As in :func:`bootstrap`.  ``seed=None`` draws a seed once, here: copies of the state
+        (one per partition) share it.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from fastevals import BootstrapState, metrics
+    >>> x = np.random.default_rng(0).normal(size=1000)
+    >>> a = BootstrapState(metrics.mean("x"), n_resamples=500, seed=3).update({"x": x[:400]})
+    >>> b = BootstrapState(metrics.mean("x"), n_resamples=500, seed=3).update({"x": x[400:]}, row_offset=400)
+    >>> one = BootstrapState(metrics.mean("x"), n_resamples=500, seed=3).update({"x": x})
+    >>> lo1, hi1 = a.merge(b).finalize().confidence_interval
+    >>> lo2, hi2 = one.finalize().confidence_interval
+    >>> bool(np.isclose(lo1, lo2, rtol=1e-12) and np.isclose(hi1, hi2, rtol=1e-12))
+    True
+    """
+
+    def __init__(self, metric, *, n_resamples: int = 2000, seed=None, cluster=None, by=None, group=None,
+                 resampling: str = "poisson", nulls: str = "raise"):
+        self._setup(_bootstrap_iv(metric, n_resamples, 0.95, "percentile", seed, cluster, by, group, None,
+                                  resampling, nulls, False))
+
+    @classmethod
+    def _from_args(cls, args: _Args) -> BootstrapState:
+        st = cls.__new__(cls)
+        st._setup(args)
+        return st
+
+    def _setup(self, args: _Args) -> None:
+        from ._kernels import bootstrap as kb
+
         self.a = args
         leaves = []
         for m in args.metrics:
@@ -399,19 +473,89 @@ class _Engine:
             need[args.group] = ("group", src.LABEL)
         if args.cluster:
             need[args.cluster] = ("cluster", src.LABEL)
+        self.need = need
         self.columns = list(need)
-        self.source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=self.columns)
-        self.source.require(need)
         self.cells = _Cells(args.by + ([args.group] if args.group else []))
         self.ctx = [dict() for _ in self.sum_leaves]
-        float_cols = [c for c in self.metric_cols if pa.types.is_floating(self.source.schema.field(c).type)]
-        self.nan_cols = tuple(float_cols)
+        B = args.n_resamples
+        self.wsum = np.zeros((B, 1), dtype=np.int64)
+        self.vsum = np.zeros((B, 1, self.F, kb.LANES), dtype=np.float64)
+        self.s_full = np.zeros((1, self.F))
+        self.n_full = np.zeros(1, dtype=np.int64)
+        self.pat = np.zeros((1, 1 << self.F if self.categorical else 1), dtype=np.int64)
+        self.multinomial = args.resampling == "multinomial"
+        self.keep_cells = bool(self.sorted_leaves) or self.multinomial
+        self.kept_cols: dict = {c: [] for lf in self.sorted_leaves for c in lf.columns()}
+        self.kept_cells: list = []
+        self.kept_keys: list = []
+        self.kept_rows: list = []  # global row index of each kept row
+        self.kept_V: list = []
+        self.ranges: list = []  # [start, stop) global row ranges folded in
+        self.rows_read = 0
+        self.rows_dropped = 0
+        self._source = None  # the in-process source, for BCa's second pass
 
-    # -- scanning -----------------------------------------------------------------------------------
-    def _scan(self):
-        progress = src.Progress(self.a.progress)
-        return src.Scan(self.source, self.columns, nulls=self.a.nulls, nan_columns=self.nan_cols,
-                        progress=progress)
+    # -- what the weights are keyed by ------------------------------------------------------------
+    @property
+    def keyed_by_row(self) -> bool:
+        """True when row weights are keyed by the global row index (no cluster, Poisson, per-row draws)."""
+        if self.a.cluster is not None or self.multinomial:
+            return False
+        return bool(self.sorted_leaves) or (self.F > 0 and not self.categorical)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows folded in (after dropped nulls)."""
+        return self.rows_read - self.rows_dropped
+
+    def _next_row(self) -> int:
+        return max((stop for _, stop in self.ranges), default=0)
+
+    # -- update --------------------------------------------------------------------------------------
+    def update(self, data, *, row_offset: int | None = None, filter=None, batch_size=None,
+               progress: bool = False) -> BootstrapState:
+        """Fold the rows of ``data`` (any source fastevals reads) into the state; returns it.
+
+        ``row_offset``: global index of the first row used (default: right after the rows
+        folded so far).  The update is atomic: on an error the state is unchanged.
+        """
+        source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=self.columns)
+        source.require(self.need)
+        part = self._empty()
+        part.ctx = copy.deepcopy(self.ctx)
+        g0 = self._next_row() if row_offset is None else check_int("row_offset", row_offset, low=0)
+        part._scan_into(source, g0, progress)
+        self._absorb(part)
+        return self
+
+    def rows_used_in(self, data) -> int:
+        """Rows of ``data`` an update would fold in (rows with nulls dropped if ``nulls="drop"``).
+
+        Dask calls it to give each partition the global index of its first row.
+        """
+        source = src.open_source(data, columns_hint=self.columns)
+        source.require(self.need)
+        scan = self._scan(source, False)
+        for _ in scan:
+            pass
+        return scan.stats.rows_used
+
+    def _scan(self, source, progress: bool) -> src.Scan:
+        nan_cols = tuple(c for c in self.metric_cols if pa.types.is_floating(source.schema.field(c).type))
+        return src.Scan(source, self.columns, nulls=self.a.nulls, nan_columns=nan_cols,
+                        progress=src.Progress(progress))
+
+    def _scan_into(self, source, g0: int, progress: bool):
+        scan = self._scan(source, progress)
+        start = g0
+        for batch in scan:
+            self._fold(batch, g0)
+            g0 += batch.num_rows
+        if g0 > start:
+            self.ranges.append((start, g0))
+        self.rows_read += scan.stats.rows_read
+        self.rows_dropped += scan.stats.rows_dropped
+        return scan
 
     def _batch_features(self, batch):
         cols = {c: src.numeric_view(batch.column(c)) for c in self.metric_cols}
@@ -430,92 +574,168 @@ class _Engine:
             V = np.empty((0, batch.num_rows), dtype=np.float64)
         return cols, V
 
-    def run(self):
+    def _fold(self, batch, g0: int) -> None:
         from ._kernels import bootstrap as kb
 
         a = self.a
+        n = batch.num_rows
+        B = a.n_resamples
+        cells = self.cells.codes(batch)
+        C = len(self.cells)
+        cols, V = self._batch_features(batch)
+        keys = _cluster_keys(batch.column(a.cluster)) if a.cluster else None
+        cc = cells if cells is not None else np.zeros(n, dtype=np.int64)
+        # full-data sums (the estimate)
+        self.s_full = _grow(self.s_full, C, 0)
+        self.n_full = _grow(self.n_full, C, 0)
+        if cells is None:
+            self.n_full[0] += n
+            self.s_full[0] += V.sum(axis=1)
+        else:
+            self.n_full += np.bincount(cc, minlength=C)
+            for f in range(self.F):
+                self.s_full[:, f] += np.bincount(cc, weights=V[f], minlength=C)
+        if self.keep_cells:
+            self.kept_cells.append(cc)
+            self.kept_rows.append(np.arange(g0, g0 + n, dtype=np.int64))
+        if self.sorted_leaves:
+            for c in self.kept_cols:
+                self.kept_cols[c].append(np.asarray(cols[c]).copy())
+            if keys is not None:
+                self.kept_keys.append(keys)
+        if self.multinomial:
+            self.kept_V.append(np.array(V, dtype=np.float64))
+        elif self.categorical:
+            code = np.zeros(n, dtype=np.int64)
+            for f in range(self.F):
+                code |= (V[f] != 0).astype(np.int64) << f
+            self.pat = _grow(self.pat, C, 0)
+            base = cc * self.pat.shape[1] if cells is not None else 0
+            self.pat += np.bincount(base + code, minlength=C * self.pat.shape[1]).reshape(C, -1)
+        elif self.F:
+            self.wsum = _grow(self.wsum, C, 1)
+            self.vsum = _grow(self.vsum, C, 1)
+            kern = kb.accumulate_rows_parallel if n * B >= PARALLEL_MIN_ROWS else kb.accumulate_rows_serial
+            kern(np.uint64(a.seed), g0, n, keys if keys is not None else np.empty(0, np.uint64),
+                 cells if cells is not None else np.empty(0, np.int64), np.ascontiguousarray(V),
+                 self.wsum, self.vsum)
+
+    # -- merge ---------------------------------------------------------------------------------------
+    def _spec(self) -> tuple:
+        a = self.a
+        return ([m.name for m in a.metrics], a.n_resamples, a.seed, a.cluster, a.by, a.group, a.resampling,
+                a.nulls)
+
+    def _empty(self) -> BootstrapState:
+        return BootstrapState._from_args(self.a)
+
+    def merge(self, other: BootstrapState) -> BootstrapState:
+        """A new state holding both states' rows (neither input changes).
+
+        Both must have the same metrics, ``n_resamples``, seed, cluster, by, group and
+        resampling, and (for row-keyed weights) disjoint row ranges.
+        """
+        if not isinstance(other, BootstrapState):
+            raise TypeError(f"can only merge a BootstrapState with another; got {type(other).__name__}")
+        if other._spec() != self._spec():
+            raise ValueError("cannot merge bootstrap states with different settings: "
+                             f"{self._spec()!r} vs {other._spec()!r}")
+        out = self._empty()
+        out._absorb(self)
+        out._absorb(other)
+        return out
+
+    def _absorb(self, st: BootstrapState) -> None:
+        """Add ``st`` (same settings) into this state, in place."""
+        if self.keyed_by_row:
+            for s0, s1 in st.ranges:
+                for r0, r1 in self.ranges:
+                    if s0 < r1 and r0 < s1:
+                        raise ValueError(
+                            f"the states cover overlapping rows ({r0}..{r1 - 1} and {s0}..{s1 - 1}): a row's "
+                            "bootstrap weight is keyed by its global index, so each state must be given its "
+                            "rows' place with update(..., row_offset=k)"
+                        )
+        if self.cells.columns:
+            cmap = np.array([self.cells.index.add(lab) for lab in st.cells.index.labels], dtype=np.int64)
+        else:
+            cmap = np.zeros(1, dtype=np.int64)
+        C = len(self.cells)
+        c_st = cmap.shape[0]
+        for i, theirs in enumerate(st.ctx):
+            if not self.ctx[i].get("_prepared"):
+                self.ctx[i] = copy.deepcopy(theirs)
+        shifted = self._rebased(st)
+        s_full, wsum, vsum, pat = shifted
+        self.s_full = _grow(self.s_full, C, 0)
+        self.n_full = _grow(self.n_full, C, 0)
+        self.s_full[cmap] += _grow(s_full, c_st, 0)
+        self.n_full[cmap] += _grow(st.n_full, c_st, 0)
+        if self.categorical:
+            self.pat = _grow(self.pat, C, 0)
+            self.pat[cmap] += _grow(pat, c_st, 0)
+        elif self.F and not self.multinomial:
+            self.wsum = _grow(self.wsum, C, 1)
+            self.vsum = _grow(self.vsum, C, 1)
+            self.wsum[:, cmap] += _grow(wsum, c_st, 1)
+            self.vsum[:, cmap] += _grow(vsum, c_st, 1)
+        self.kept_cells.extend(cmap[c] for c in st.kept_cells)
+        for c, parts in st.kept_cols.items():
+            self.kept_cols[c].extend(parts)
+        self.kept_keys.extend(st.kept_keys)
+        self.kept_rows.extend(st.kept_rows)
+        self.kept_V.extend(st.kept_V)
+        self.ranges.extend(st.ranges)
+        self.rows_read += st.rows_read
+        self.rows_dropped += st.rows_dropped
+
+    def _rebased(self, st: BootstrapState):
+        """``st``'s sums expressed with this state's per-leaf shifts (``std`` centres its sums)."""
+        s_full, wsum, vsum, pat = st.s_full, st.wsum, st.vsum, st.pat
+        for lf, off, mine, theirs in zip(self.sum_leaves, self.offsets, self.ctx, st.ctx):
+            if not theirs.get("_prepared") or mine == theirs:
+                continue
+            sl = slice(off, off + lf.n_features)
+            s_full = s_full.copy()
+            s_full[:, sl] = lf.rebase(s_full[:, sl], _grow(st.n_full, s_full.shape[0], 0), theirs, mine)
+            if self.F and not self.categorical and not self.multinomial:
+                # lanes hold partial sums; the rebased total goes to lane 0
+                vsum = vsum.copy()
+                tot = lf.rebase(vsum[:, :, sl].sum(axis=3), wsum, theirs, mine)
+                vsum[:, :, sl] = 0.0
+                vsum[:, :, sl, 0] = tot
+        if self.multinomial and any(t.get("_prepared") and m != t for m, t in zip(self.ctx, st.ctx)):
+            raise ValueError("cannot merge multinomial bootstrap states of a metric with a data-dependent "
+                             "centre (std); use resampling='poisson'")
+        return s_full, wsum, vsum, pat
+
+    # -- replicate values ----------------------------------------------------------------------------
+    def _values(self):
+        """Per leaf: replicate values ``(B, C)`` and the estimate ``(C,)``; sets what BCa reads."""
+        a = self.a
         B = a.n_resamples
         seed = np.uint64(a.seed)
-        scan = self._scan()
-        g0 = 0
-        C = 1
-        wsum = np.zeros((B, 1), dtype=np.int64)
-        vsum = np.zeros((B, 1, self.F, kb.LANES), dtype=np.float64)
-        s_full = np.zeros((1, self.F))
-        n_full = np.zeros(1, dtype=np.int64)
-        pat = np.zeros((1, 1 << self.F if self.categorical else 1), dtype=np.int64)
-        keep_rows = a.resampling == "multinomial"
-        kept_V, kept_cells = [], []
-        sorted_cols = {}
-        for lf in self.sorted_leaves:
-            for c in lf.columns():
-                sorted_cols.setdefault(c, [])
-        kept_sorted_cells, kept_keys = [], []
-        e_cells = np.empty(0, np.int64)
-        e_keys = np.empty(0, np.uint64)
-        for batch in scan:
-            n = batch.num_rows
-            cells = self.cells.codes(batch)
-            C = len(self.cells)
-            cols, V = self._batch_features(batch)
-            keys = _cluster_keys(batch.column(a.cluster)) if a.cluster else None
-            cc = cells
-            # full-data sums (the estimate)
-            s_full = _grow(s_full, C, 0)
-            n_full = _grow(n_full, C, 0)
-            if cells is None:
-                n_full[0] += n
-                s_full[0] += V.sum(axis=1)
-            else:
-                n_full += np.bincount(cc, minlength=C)
-                for f in range(self.F):
-                    s_full[:, f] += np.bincount(cc, weights=V[f], minlength=C)
-            if self.sorted_leaves:
-                for c in sorted_cols:
-                    sorted_cols[c].append(np.asarray(cols[c]).copy())
-                kept_sorted_cells.append(cc if cc is not None else np.zeros(n, dtype=np.int64))
-                if keys is not None:
-                    kept_keys.append(keys)
-            if keep_rows:
-                kept_V.append(V)
-                kept_cells.append(cc if cc is not None else np.zeros(n, dtype=np.int64))
-            elif self.categorical:
-                code = np.zeros(n, dtype=np.int64)
-                for f in range(self.F):
-                    code |= (V[f] != 0).astype(np.int64) << f
-                pat = _grow(pat, C, 0)
-                base = cc * pat.shape[1] if cc is not None else 0
-                pat += np.bincount(base + code, minlength=C * pat.shape[1]).reshape(C, -1)
-            elif self.F:
-                wsum = _grow(wsum, C, 1)
-                vsum = _grow(vsum, C, 1)
-                kern = kb.accumulate_rows_parallel if n * B >= PARALLEL_MIN_ROWS else kb.accumulate_rows_serial
-                kern(seed, g0, n, keys if keys is not None else e_keys,
-                     cells if cells is not None else e_cells, np.ascontiguousarray(V), wsum, vsum)
-            g0 += n
-        scan.check_not_empty()
-        self.n_rows = g0
         C = len(self.cells)
-        s_full = _grow(s_full, C, 0)
-        n_full = _grow(n_full, C, 0)
-        self.s_full, self.n_full = s_full, n_full
-
-        # per-replicate sums of every sum leaf: S[b, cell, F], n[b, cell]
-        if keep_rows:
-            self.mult_V = np.concatenate(kept_V, axis=1)
-            self.mult_cells = np.concatenate(kept_cells)
+        self.C = C
+        self.s_full = s_full = _grow(self.s_full, C, 0)
+        self.n_full = n_full = _grow(self.n_full, C, 0)
+        if self.keep_cells:
+            self._rows_in_order()
+        if self.multinomial:
+            self.mult_V = (np.concatenate(self.kept_V, axis=1) if self.kept_V
+                           else np.zeros((self.F, 0)))
+            self.mult_cells = np.concatenate(self.kept_cells) if self.kept_cells else np.zeros(0, np.int64)
         if self.F:
-            if keep_rows:
+            if self.multinomial:
                 S, nb = self._multinomial_sums(self.mult_V, self.mult_cells, C)
             elif self.categorical:
-                pat = _grow(pat, C, 0)
-                self.pat = pat
-                S, nb = _categorical_sums(seed, B, pat, self.F)
+                self.pat = _grow(self.pat, C, 0)
+                S, nb = _categorical_sums(seed, B, self.pat, self.F)
             else:
-                wsum = _grow(wsum, C, 1)
-                vsum = _grow(vsum, C, 1)
-                S = vsum.sum(axis=3)
-                nb = wsum
+                self.wsum = _grow(self.wsum, C, 1)
+                self.vsum = _grow(self.vsum, C, 1)
+                S = self.vsum.sum(axis=3)
+                nb = self.wsum
         else:
             S = np.zeros((B, C, 0))
             nb = np.zeros((B, C), dtype=np.int64)
@@ -525,17 +745,65 @@ class _Engine:
             values[id(lf)] = lf.stat(S[:, :, off:off + lf.n_features], nb)
             estimates[id(lf)] = lf.stat(s_full[:, off:off + lf.n_features], n_full)
         if self.sorted_leaves:
-            cols = {c: np.concatenate(v) for c, v in sorted_cols.items()}
-            cc = np.concatenate(kept_sorted_cells)
-            keys = np.concatenate(kept_keys) if kept_keys else None
+            cols = {c: np.concatenate(v) for c, v in self.kept_cols.items()}
+            cc = np.concatenate(self.kept_cells)
+            keys = np.concatenate(self.kept_keys) if a.cluster is not None else None
+            rows = np.concatenate(self.kept_rows)
+            n = rows.shape[0]
+            if keys is None and n and (rows[0] != 0 or rows[-1] != n - 1):
+                # row-keyed weights: the kernel keys row i of the sorted input by its position
+                raise ValueError(
+                    f"sorted metrics (AUC, average precision, quantiles) need every row of the data; this "
+                    f"state holds {n:,} rows numbered {int(rows.min())}..{int(rows.max())}, not 0..{n - 1}"
+                )
             self.sorted_data = (cols, cc, keys)
             for lf in self.sorted_leaves:
                 v, est = self._sorted_leaf(lf, cols, cc, keys, C, seed, B)
                 values[id(lf)] = v
                 estimates[id(lf)] = est
         self.values, self.estimates = values, estimates
-        self.C = C
-        return self
+        return values, estimates
+
+    def _rows_in_order(self) -> None:
+        """Put kept rows (merged in any order) back in global row order, in place."""
+        rows = np.concatenate(self.kept_rows) if self.kept_rows else np.zeros(0, np.int64)
+        if rows.shape[0] < 2 or np.all(rows[1:] > rows[:-1]):
+            return
+        if np.unique(rows).shape[0] != rows.shape[0]:
+            return  # states of unrelated inputs (multinomial): keep the merge order
+        perm = np.argsort(rows, kind="stable")
+        self.kept_rows = [rows[perm]]
+        self.kept_cells = [np.concatenate(self.kept_cells)[perm]]
+        for c, parts in self.kept_cols.items():
+            self.kept_cols[c] = [np.concatenate(parts)[perm]]
+        if self.kept_keys:
+            self.kept_keys = [np.concatenate(self.kept_keys)[perm]]
+        if self.kept_V:
+            self.kept_V = [np.concatenate(self.kept_V, axis=1)[:, perm]]
+
+    def finalize(self, *, confidence: float = 0.95, method: str = "percentile", control=None):
+        """The intervals: a :class:`BootstrapResult`, or a :class:`BootstrapTable` for several.
+
+        ``method``: ``"percentile"`` or ``"basic"`` (BCa needs a second pass over the data:
+        use :func:`bootstrap`); ``control``: as in :func:`bootstrap`, with ``group=``.
+        """
+        confidence = check_probability("confidence", confidence)
+        method = check_choice("method", method, ("percentile", "basic"))
+        if control is not None and self.a.group is None:
+            raise ValueError("`control` needs a state built with `group=`")
+        if self.n_rows == 0:
+            raise ValueError("the bootstrap state holds no rows: update() it with data first")
+        args = dataclasses.replace(self.a, confidence=confidence, method=method, control=control)
+        return _results(self, args)
+
+    # -- serialization -------------------------------------------------------------------------------
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_source"] = None  # sources hold open files; a copy on a worker reads its own partition
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
 
     def _multinomial_sums(self, V, cc, C):
         a = self.a
@@ -649,10 +917,10 @@ class _Engine:
         return out
 
     def _rescan(self):
-        if not self.source.rescannable:
+        if self._source is None or not self._source.rescannable:
             raise ValueError("method='bca' reads the data twice (jackknife); the input is a stream that can "
                              "be read once: pass a Table, dataset or Parquet path")
-        scan = self._scan()
+        scan = self._scan(self._source, False)
         g0 = 0
         for batch in scan:
             n = batch.num_rows
@@ -759,8 +1027,9 @@ def _sorted_jackknife(lf, cols, cc, C):
 
 
 def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95, method: str = "percentile",
-              seed=None, cluster=None, by=None, group=None, control=None, resampling: str = "poisson",
-              nulls: str = "raise", filter=None, batch_size=None, progress: bool = True):
+              seed=None, cluster=None, by=None, group=None, control=None, comparison: str = "difference",
+              resampling: str = "poisson", nulls: str = "raise", filter=None, batch_size=None,
+              progress: bool = True, engine=None):
     """Bootstrap confidence interval(s) of evaluation metrics, in one pass over the data.
 
     Parameters
@@ -778,14 +1047,22 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
         ``filter`` and dropped nulls), so the same rows in the same order get the same weights.
     cluster : column of unit ids: every row of a unit gets the same weight (cluster bootstrap).
     by : column(s): one interval per segment, in the same pass.
-    group, control : compare groups: each group's metric, and each group minus ``control`` with its
+    group, control : compare groups: each group's metric, and each group against ``control`` with its
         interval (groups are resampled independently).
+    comparison : with ``control``: ``"difference"`` (treatment - control), ``"relative"``
+        (treatment / control - 1, the relative lift) or ``"both"``.  With ``method="bca"`` the
+        relative lift's acceleration linearizes the control's jackknife part (delta method).
     resampling : ``"poisson"`` (counter-based Poisson(1) weights, streaming) or ``"multinomial"``
         (the classic bootstrap, rows drawn with replacement within each cell; data held in memory).
     nulls : ``"raise"`` or ``"drop"`` rows with nulls / NaN in the columns used.
     filter : a ``pyarrow.compute.Expression`` pushed into the scan.
     batch_size : rows per batch when scanning (the answer does not depend on it).
     progress : print progress to stderr on long scans.
+    engine : None / ``"auto"`` (Dask for a Dask DataFrame, else this process), ``"arrow"`` (this
+        process) or ``"dask"`` (a Parquet path read by Dask on the current ``distributed.Client``).
+        On Dask each partition folds a :class:`BootstrapState`, keyed by the global index of its
+        rows, so the answer equals the in-process one for any partitioning.  ``method="bca"``
+        reads the data twice and runs in this process only.
 
     Returns
     -------
@@ -815,16 +1092,35 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
     True
     """
     args = _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, group, control,
-                         resampling, nulls, progress)
-    eng = _Engine(args, data, filter, batch_size).run()
-    C = eng.C
-    n_cells_rows = eng.n_full
+                         resampling, nulls, progress, comparison)
+    state = BootstrapState._from_args(args)
+    if _dask.wants_dask(data, engine):
+        if args.method == "bca":
+            raise ValueError("method='bca' reads the data twice (closed-form jackknife) and runs in this "
+                             "process only; on Dask use method='percentile' or 'basic'")
+        state, scan = _dask.update_state(state, data, engine=engine, offset_arg="row_offset", filter=filter,
+                                         batch_size=batch_size)
+        args = dataclasses.replace(args, metrics=state.a.metrics)
+    else:
+        source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=state.columns)
+        source.require(state.need)
+        state._source = source
+        scan = state._scan_into(source, 0, args.progress)
+    scan.check_not_empty()
+    return _results(state, args)
+
+
+def _results(state: BootstrapState, args: _Args):
+    """Intervals from a filled state (``state._values()`` is computed here)."""
+    state._values()
+    C = state.C
+    n_cells_rows = state.n_full
     has_group = args.group is not None
     n_by = len(args.by)
     group_labels = {}
     if has_group:
         for c in range(C):
-            lab = eng.cells.label(c)
+            lab = state.cells.label(c)
             group_labels[c] = lab[-1]
         if args.control is not None and args.control not in set(group_labels.values()):
             shown = sorted({repr(v) for v in group_labels.values()})
@@ -832,17 +1128,17 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
                              f"levels: {', '.join(shown)}")
     results = []
     for m in args.metrics:
-        theta = m.combine(eng.values)  # (B, C)
-        est = np.asarray(m.combine(eng.estimates), dtype=np.float64)  # (C,)
-        jack = eng.jackknife(m, est) if args.method == "bca" else None
+        theta = m.combine(state.values)  # (B, C)
+        est = np.asarray(m.combine(state.estimates), dtype=np.float64)  # (C,)
+        jack = state.jackknife(m, est) if args.method == "bca" else None
         for c in range(C):
-            lab = eng.cells.label(c)
+            lab = state.cells.label(c)
             accel = _acceleration([(1.0, *jack[c])]) if jack is not None else None
             results.append(_result(args, m.name, theta[:, c], float(est[c]), accel, int(n_cells_rows[c]),
                                    lab[:n_by], group_labels.get(c)))
         if has_group and args.control is not None:
-            # treatment minus control, per segment
-            seg_of = {c: eng.cells.label(c)[:n_by] for c in range(C)}
+            # treatment minus control (and treatment over control), per segment
+            seg_of = {c: state.cells.label(c)[:n_by] for c in range(C)}
             for c in range(C):
                 if group_labels[c] == args.control:
                     continue
@@ -850,18 +1146,30 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
                 if not ctrl:
                     continue
                 k = ctrl[0]
-                accel = (_acceleration([(1.0, *jack[c]), (-1.0, *jack[k])]) if jack is not None else None)
-                with np.errstate(invalid="ignore"):
-                    d = theta[:, c] - theta[:, k]
-                results.append(_result(args, f"{m.name} [{group_labels[c]!r} - {args.control!r}]", d,
-                                       float(est[c] - est[k]), accel, int(n_cells_rows[c] + n_cells_rows[k]),
-                                       seg_of[c], (group_labels[c], args.control)))
+                pair = (group_labels[c], args.control)
+                n_pair = int(n_cells_rows[c] + n_cells_rows[k])
+                if args.comparison in ("difference", "both"):
+                    accel = (_acceleration([(1.0, *jack[c]), (-1.0, *jack[k])]) if jack is not None else None)
+                    with np.errstate(invalid="ignore"):
+                        d = theta[:, c] - theta[:, k]
+                    results.append(_result(args, f"{m.name} [{group_labels[c]!r} - {args.control!r}]", d,
+                                           float(est[c] - est[k]), accel, n_pair, seg_of[c], pair,
+                                           "difference"))
+                if args.comparison in ("relative", "both"):
+                    # theta_t / theta_c - 1; the control's jackknife part is linearized (delta method)
+                    accel = (_relative_acceleration(jack[c], jack[k], est[c], est[k]) if jack is not None
+                             else None)
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        r = theta[:, c] / theta[:, k] - 1.0
+                    est_r = float(est[c] / est[k] - 1.0) if est[k] != 0 else math.nan
+                    results.append(_result(args, f"{m.name} [{group_labels[c]!r} / {args.control!r} - 1]", r,
+                                           est_r, accel, n_pair, seg_of[c], pair, "relative"))
     if len(results) == 1 and not args.by and not has_group:
         return results[0]
     return _table(results, args)
 
 
-def _result(args, name, dist, est, accel, n_rows, segment, group):
+def _result(args, name, dist, est, accel, n_rows, segment, group, comparison=None):
     dist = np.ascontiguousarray(dist, dtype=np.float64)
     ci = _interval(dist, est, args.confidence, args.method, accel)
     ok = dist[np.isfinite(dist)]
@@ -871,7 +1179,7 @@ def _result(args, name, dist, est, accel, n_rows, segment, group):
         seg = segment[0] if len(segment) == 1 else tuple(segment)
     return BootstrapResult(est, ci, se, dist, args.method, args.n_resamples, args.confidence, name,
                            args.resampling, args.seed, n_rows, int(dist.size - ok.size), seg, group,
-                           None if accel is None else float(accel))
+                           None if accel is None else float(accel), comparison)
 
 
 def _table(results, args):
@@ -880,6 +1188,7 @@ def _table(results, args):
         cols["segment"] = [str(r.segment) if isinstance(r.segment, tuple) else r.segment for r in results]
     if args.group:
         cols["group"] = [str(r.group) for r in results]
+        cols["comparison"] = [r.comparison for r in results]
     cols["estimate"] = [r.estimate for r in results]
     cols["low"] = [r.confidence_interval.low for r in results]
     cols["high"] = [r.confidence_interval.high for r in results]

@@ -35,28 +35,6 @@ SPEC = dict(group="variant", outcome="converted", value="revenue", by="seg")
 # fixtures
 
 
-def _warm_worker() -> int:
-    import pandas as pd
-
-    df = pd.DataFrame({"variant": ["control", "b"] * 50, "seg": np.arange(100) % 4,
-                       "converted": (np.arange(100) % 3 == 0).astype(np.int8), "revenue": np.linspace(0, 1, 100)})
-    return ABTestState(**SPEC).update(pa.Table.from_pandas(df)).rows_read
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                       dashboard_address=":0")
-    cl = distributed.Client(cluster)
-    try:
-        # both workers import fastevals and load the kernels at the same time, not one per test
-        cl.run(_warm_worker)
-        yield cl
-    finally:
-        cl.close()
-        cluster.close()
-
-
 @pytest.fixture(scope="module")
 def table() -> pa.Table:
     rng = np.random.default_rng(20261128)
