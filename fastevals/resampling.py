@@ -335,8 +335,10 @@ def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, gr
     if cl and resampling == "multinomial":
         raise ValueError("cluster= works with resampling='poisson' only")
     if cl and method == "bca":
-        raise ValueError("method='bca' with cluster= is not supported (no cluster jackknife); "
-                         "use 'percentile' or 'basic'")
+        for m in ms:
+            if any(isinstance(leaf, _metrics.SortedMetric) for leaf in m.leaves()):
+                raise ValueError("method='bca' with cluster= needs a closed-form leave-one-cluster-out "
+                                 f"jackknife, which {m.name} lacks; use 'percentile' or 'basic'")
     if method == "bca":
         for m in ms:
             for leaf in m.leaves():
@@ -888,7 +890,16 @@ class BootstrapState:
                 vals[id(lf)] = lf.stat(self.s_full[cells, sl] - bits[:, sl], self.n_full[cells] - 1)
             add(cells, expr.combine(vals), mult)
         else:
-            if self.a.resampling == "multinomial":
+            if self.a.cluster is not None:
+                # leave one cluster out: per (cell, cluster) sums, one jackknife value per cluster
+                cc_u, S_u, n_u = self._cluster_sums()
+                vals = {}
+                for lf, off in sum_leaves:
+                    sl = slice(off, off + lf.n_features)
+                    vals[id(lf)] = lf.stat(self.s_full[cc_u, sl] - S_u[sl].T, self.n_full[cc_u] - n_u)
+                add(cc_u, expr.combine(vals), np.ones(cc_u.shape[0]))
+                batches = []
+            elif self.a.resampling == "multinomial":
                 batches = [(0, self.mult_cells, self.mult_V)]
             elif not sum_leaves:
                 cc = self.sorted_data[1]
@@ -916,7 +927,16 @@ class BootstrapState:
             out.append((m, d2, d3))
         return out
 
-    def _rescan(self):
+    def _cluster_sums(self):
+        """(cell, sums (F, units), rows) per (cell, cluster) unit, from a second pass."""
+        parts = []
+        for _, cc, V, keys in self._rescan(with_keys=True):
+            parts.append(_unit_sums(cc, keys, V, np.ones(cc.shape[0], dtype=np.int64)))
+        cc, keys, S, n = (np.concatenate([p[i] for p in parts], axis=-1) for i in range(4))
+        cc, _, S, n = _unit_sums(cc, keys, S, n)
+        return cc, S, n
+
+    def _rescan(self, with_keys=False):
         if self._source is None or not self._source.rescannable:
             raise ValueError("method='bca' reads the data twice (jackknife); the input is a stream that can "
                              "be read once: pass a Table, dataset or Parquet path")
@@ -926,8 +946,23 @@ class BootstrapState:
             n = batch.num_rows
             cells = self.cells.codes(batch)
             _, V = self._batch_features(batch)
-            yield g0, (cells if cells is not None else np.zeros(n, dtype=np.int64)), V
+            cc = cells if cells is not None else np.zeros(n, dtype=np.int64)
+            if with_keys:
+                yield g0, cc, V, _cluster_keys(batch.column(self.a.cluster))
+            else:
+                yield g0, cc, V
             g0 += n
+
+
+def _unit_sums(cells, keys, V, n):
+    """Sums of ``V`` (F, rows) and of ``n`` per distinct (cell, key) pair."""
+    order = np.lexsort((keys, cells))
+    c, k = cells[order], keys[order]
+    start = np.ones(c.shape[0], dtype=bool)
+    start[1:] = (c[1:] != c[:-1]) | (k[1:] != k[:-1])
+    idx = np.flatnonzero(start)
+    S = np.add.reduceat(V[:, order], idx, axis=1) if V.shape[0] else np.zeros((0, idx.shape[0]))
+    return c[idx], k[idx], S, np.add.reduceat(n[order], idx)
 
 
 def _categorical_sums(seed, B, pat, F):

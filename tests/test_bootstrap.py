@@ -480,7 +480,7 @@ def test_argument_errors():
     with pytest.raises(ValueError, match="control"):
         bootstrap(d, M.mean("x"), control=1)
     with pytest.raises(ValueError, match="cluster"):
-        bootstrap(d, M.mean("x"), cluster="user", method="bca")
+        bootstrap(d, M.roc_auc("y", "score"), cluster="user", method="bca")
     with pytest.raises(ValueError, match="unknown column 'nope'"):
         bootstrap(pa.table(d), M.mean("nope"))
     with pytest.raises(ValueError, match="average_precision"):

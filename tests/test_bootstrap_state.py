@@ -192,3 +192,45 @@ def test_relative_bca_acceleration_against_jackknife_of_the_ratio():
         nums += np.sum(U**3) / n**3
         dens += np.sum(U**2) / n**2
     np.testing.assert_allclose(rel.acceleration, nums / dens**1.5 / 6, rtol=1e-2)
+
+
+@pytest.mark.parametrize("metric, stat", [
+    (M.mean("x"), lambda d, w: np.sum(w * d["x"]) / np.sum(w)),
+    (M.ratio("x", "den"), lambda d, w: np.sum(w * d["x"]) / np.sum(w * d["den"])),
+    (M.std("x"), lambda d, w: np.sqrt(np.sum(w * (d["x"] - np.sum(w * d["x"]) / np.sum(w)) ** 2) / np.sum(w))),
+], ids=["mean", "ratio", "std"])
+def test_cluster_bca_acceleration_is_the_leave_one_cluster_out_jackknife(metric, stat):
+    d = make_data(700, seed=8)
+    res = bootstrap(pa.table(d), metric, cluster="user", method="bca", n_resamples=300, seed=4, batch_size=200,
+                    progress=False)
+    units = np.unique(d["user"])
+    jack = np.array([stat(d, (d["user"] != u).astype(float)) for u in units])
+    dd = jack.mean() - jack
+    np.testing.assert_allclose(res.acceleration, np.sum(dd**3) / (6 * np.sum(dd**2) ** 1.5), rtol=1e-9)
+    # the interval is scipy's BCa formula on this distribution and acceleration
+    dist = res.bootstrap_distribution
+    from scipy import special
+    z0 = special.ndtri(np.mean(dist < res.estimate))
+    a = res.acceleration
+    za = special.ndtri([0.025, 0.975])
+    q = special.ndtr(z0 + (z0 + za) / (1 - a * (z0 + za)))
+    np.testing.assert_allclose(tuple(res.confidence_interval), np.percentile(dist, q * 100), rtol=1e-12)
+
+
+def test_cluster_bca_groups_use_units_within_each_group():
+    d = make_data(900, seed=9)
+    d["user"] = d["user"] + 1000 * (d["arm"] == "t1")  # users nested in arms
+    res = bootstrap(d, M.mean("x"), group="arm", control="control", cluster="user", method="bca",
+                    n_resamples=100, seed=2, progress=False)
+    diff = [r for r in res if r.group == ("t1", "control")][0]
+    nums = dens = 0.0
+    for sign, g in ((1.0, "t1"), (-1.0, "control")):
+        s = d["arm"] == g
+        x, u = d["x"][s], d["user"][s]
+        units = np.unique(u)
+        jack = np.array([x[u != k].mean() for k in units]) * sign
+        n = units.size
+        U = (n - 1) * (jack.mean() - jack)
+        nums += np.sum(U**3) / n**3
+        dens += np.sum(U**2) / n**2
+    np.testing.assert_allclose(diff.acceleration, nums / dens**1.5 / 6, rtol=1e-9)
