@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 #: default rows per batch when scanning files, datasets and streams.
 DEFAULT_BATCH_SIZE = 1 << 20
@@ -124,7 +123,15 @@ def _expand_paths(data) -> list[str]:
     return paths
 
 
-def _dataset_source(dataset: ds.Dataset, filter, batch_size, description, table=None) -> Source:
+def _ds():
+    """``pyarrow.dataset``, imported on first use: in-memory tables never need it (~0.1-0.2 s to import)."""
+    import pyarrow.dataset as ds
+
+    return ds
+
+
+def _dataset_source(dataset, filter, batch_size, description, table=None) -> Source:
+    ds = _ds()
     options = {}
     if isinstance(dataset, ds.FileSystemDataset) and isinstance(dataset.format, ds.ParquetFileFormat):
         # pyarrow's defaults read far ahead (pre-buffered column chunks of many row groups and
@@ -183,18 +190,20 @@ def open_source(data, *, filter=None, batch_size: int | None = None, columns_hin
     if isinstance(data, pa.Table):
         table = data
         if filter is not None:
-            return _dataset_source(ds.dataset(table), filter, scan_bs, "the table", table=None)
+            return _dataset_source(_ds().dataset(table), filter, scan_bs, "the table", table=None)
 
         def make(columns):
             return iter(table.select(columns).to_batches(max_chunksize=batch_size))
 
         return Source(table.schema, make, rescannable=True, description="the table", table=table)
-    if isinstance(data, ds.Dataset):
+    # a Dataset exists only if pyarrow.dataset was imported
+    if "pyarrow.dataset" in sys.modules and isinstance(data, sys.modules["pyarrow.dataset"].Dataset):
         return _dataset_source(data, filter, scan_bs, "the dataset")
     if isinstance(data, (str, os.PathLike)) or (
         isinstance(data, (list, tuple)) and data and all(isinstance(p, (str, os.PathLike)) for p in data)
     ):
         paths = _expand_paths(data)
+        ds = _ds()
         if len(paths) == 1 and os.path.isdir(paths[0]):
             dset = ds.dataset(paths[0], format="parquet", partitioning="hive")
         else:
@@ -204,7 +213,7 @@ def open_source(data, *, filter=None, batch_size: int | None = None, columns_hin
         reader = data if isinstance(data, pa.RecordBatchReader) else pa.RecordBatchReader.from_stream(data)
 
         def make(columns):
-            scanner = ds.Scanner.from_batches(reader, columns=columns, filter=filter, batch_size=scan_bs)
+            scanner = _ds().Scanner.from_batches(reader, columns=columns, filter=filter, batch_size=scan_bs)
             return scanner.to_batches()
 
         return Source(reader.schema, make, rescannable=False, description="the record batch stream")

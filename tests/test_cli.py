@@ -102,6 +102,17 @@ def test_import_is_cheap_and_compiles_nothing():
     assert out[1] == "False" and out[2] == "False"
 
 
+def test_in_memory_tables_do_not_import_pyarrow_dataset():
+    # pyarrow.dataset costs 0.1-0.2 s to import: only files, datasets, filters and streams need it
+    code = (
+        "import sys, numpy as np, fastevals; "
+        "fastevals.g_test({'g': np.array([0, 1] * 50), 'y': np.arange(100) % 3 == 0}, group='g', outcome='y'); "
+        "print('pyarrow.dataset' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[-1] == "False"
+
+
 def test_package_warmup_compiles_every_analysis():
     fastevals.warmup(parallel=False)
     from fastevals._kernels import bandits, bootstrap, calibration, cells
