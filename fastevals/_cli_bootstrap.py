@@ -80,24 +80,32 @@ def add_parser(subparsers) -> None:
     p.add_argument("--by", action="append", default=None, help="segment column (repeatable)")
     p.add_argument("--group", default=None)
     p.add_argument("--control", default=None, help="control level of --group (parsed as int if it is one)")
+    p.add_argument("--comparison", default="difference", choices=["difference", "relative", "both"],
+                   help="with --control: treatment - control, treatment / control - 1, or both")
     p.add_argument("--resampling", default="poisson", choices=["poisson", "multinomial"])
     p.add_argument("--nulls", default="raise", choices=["raise", "drop"])
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    from ._cli_dask import add_dask_options
+
+    add_dask_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from ._cli_dask import dask_client, dask_engine
     from .resampling import BootstrapResult, bootstrap
 
     try:
         ms = [parse_metric(t) for t in args.metric]
         data = args.data[0] if len(args.data) == 1 else args.data
         control = _value(args.control) if args.control is not None else None
-        res = bootstrap(data, ms if len(ms) > 1 else ms[0], n_resamples=args.n_resamples,
-                        confidence=args.confidence, method=args.method, seed=args.seed, cluster=args.cluster,
-                        by=args.by, group=args.group, control=control, resampling=args.resampling,
-                        nulls=args.nulls, batch_size=args.batch_size)
+        with dask_client(args):
+            res = bootstrap(data, ms if len(ms) > 1 else ms[0], n_resamples=args.n_resamples,
+                            confidence=args.confidence, method=args.method, seed=args.seed, cluster=args.cluster,
+                            by=args.by, group=args.group, control=control, comparison=args.comparison,
+                            resampling=args.resampling, nulls=args.nulls, batch_size=args.batch_size,
+                            engine=dask_engine(args))
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"fastevals bootstrap: error: {exc}", file=sys.stderr)
         return 2

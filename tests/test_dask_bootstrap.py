@@ -119,3 +119,21 @@ def test_bandit_engine_errors(client, folders):
         fastevals.UCB1(2).update(np.array([0, 1]), np.array([1.0, 0.0]), engine="dask")
     with pytest.raises(ValueError, match="`engine`"):
         fastevals.UCB1(2).update(str(folders[1]), engine="spark")
+
+
+def test_cli_bootstrap_on_the_cluster(client, table, folders, capsys):
+    import json
+
+    from fastevals import cli
+
+    glob = str(folders[3] / "*.parquet")
+    argv = ["bootstrap", glob, "-m", "mean(x)", "-m", "ratio(x, den)", "--group", "arm", "--control", "control",
+            "--comparison", "relative", "-B", "100", "--seed", "4", "--json"]
+    assert cli.main(argv + ["--scheduler", client.scheduler.address]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    ref = fastevals.bootstrap(table, [M.mean("x"), M.ratio("x", "den")], group="arm", control="control",
+                              comparison="relative", n_resamples=100, seed=4, progress=False)
+    assert [r["metric"] for r in rows] == [r.metric for r in ref]
+    for row, r in zip(rows, ref):
+        np.testing.assert_allclose([row["low"], row["high"]], tuple(r.confidence_interval), rtol=1e-12)
+    assert any(r["comparison"] == "relative" for r in rows)
