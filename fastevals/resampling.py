@@ -496,6 +496,7 @@ class BootstrapState:
         self.rows_read = 0
         self.rows_dropped = 0
         self._source = None  # the in-process source, for BCa's second pass
+        self._dask_input = None  # (data, engine, filter, batch_size) of a run on Dask, for the same
 
     # -- what the weights are keyed by ------------------------------------------------------------
     @property
@@ -802,6 +803,7 @@ class BootstrapState:
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_source"] = None  # sources hold open files; a copy on a worker reads its own partition
+        d["_dask_input"] = None
         return d
 
     def __setstate__(self, d):
@@ -859,15 +861,28 @@ class BootstrapState:
     # -- BCa: jackknife in closed form --------------------------------------------------------------
     def jackknife(self, expr, est_cells):
         """Per cell: (n, sum d^2, sum d^3) of the jackknife values of ``expr``."""
+        return _jack_moments(self._jack_acc(expr, est_cells))
+
+    def _needs_rescan(self, expr) -> bool:
+        """True when the jackknife of ``expr`` reads the data again (sum leaves, per-row weights)."""
+        if self.categorical or self.multinomial:
+            return False
+        return any(any(lf is e for e in expr.leaves()) for lf in self.sum_leaves)
+
+    def _jack_acc(self, expr, est_cells, units=None, rows=None):
+        """Power sums ``(C, 4)`` of jackknife deviations: sum m e^k, k = 0..3, e = theta_-i - theta_hat.
+
+        ``units``: per-unit sums ``(cells, S, n)`` for the cluster jackknife; ``rows``: an
+        iterable of ``(g0, cells, V)`` batches; both default to a second pass over the source.
+        """
         C = self.C
         acc = np.zeros((C, 4))  # sum m, sum m e, sum m e^2, sum m e^3 with e = theta_-i - theta_hat
         expr_leaves = expr.leaves()
         sorted_jack = {}
-        if self.sorted_leaves:
-            cols, cc, _ = self.sorted_data
-            for lf in self.sorted_leaves:
-                if any(lf is e for e in expr_leaves):
-                    sorted_jack[id(lf)] = _sorted_jackknife(lf, cols, cc, C)
+        for lf in self.sorted_leaves:
+            if any(lf is e for e in expr_leaves):
+                cols, cc, _ = self.sorted_data
+                sorted_jack[id(lf)] = _sorted_jackknife(lf, cols, cc, C)
 
         def add(cells, jack, mult):
             e = jack - est_cells[cells]
@@ -892,7 +907,7 @@ class BootstrapState:
         else:
             if self.a.cluster is not None:
                 # leave one cluster out: per (cell, cluster) sums, one jackknife value per cluster
-                cc_u, S_u, n_u = self._cluster_sums()
+                cc_u, S_u, n_u = self._cluster_sums() if units is None else units
                 vals = {}
                 for lf, off in sum_leaves:
                     sl = slice(off, off + lf.n_features)
@@ -905,7 +920,7 @@ class BootstrapState:
                 cc = self.sorted_data[1]
                 batches = [(0, cc, np.empty((self.F, cc.shape[0])))]
             else:
-                batches = self._rescan()
+                batches = self._rescan() if rows is None else rows
             for g0, cc, V in batches:
                 n = cc.shape[0]
                 vals = {}
@@ -915,16 +930,31 @@ class BootstrapState:
                 for key, jack in sorted_jack.items():
                     vals[key] = jack[g0:g0 + n]
                 add(cc, expr.combine(vals), np.ones(n))
-        out = []
-        for c in range(C):
-            m, s1, s2, s3 = acc[c]
-            if m < 2:
-                out.append((m, math.nan, math.nan))
-                continue
-            eb = s1 / m
-            d2 = s2 - m * eb * eb
-            d3 = -(s3 - 3.0 * eb * s2 + 2.0 * m * eb**3)
-            out.append((m, d2, d3))
+        return acc
+
+    def _jackknife_on_dask(self, exprs, ests):
+        """The BCa second pass on Dask: a fold of per-partition jackknife sums, then the moments."""
+        need = [i for i, e in enumerate(exprs) if self._needs_rescan(e)]
+        out = [None] * len(exprs)
+        for i, e in enumerate(exprs):
+            if i not in need:
+                out[i] = self.jackknife(e, ests[i])
+            elif any(lf is x for lf in self.sorted_leaves for x in e.leaves()):
+                raise ValueError(f"method='bca' on Dask: {e.name} combines a sorted metric with a sum metric, "
+                                 "whose jackknife needs both passes in one process; compare them in separate "
+                                 "calls, or use method='percentile'")
+        if not need:
+            return out
+        data, engine, filter, batch_size = self._dask_input
+        probe = _JackknifeSums(self, [exprs[i] for i in need], [ests[i] for i in need])
+        sums, _ = _dask.update_state(probe, data, engine=engine, filter=filter, batch_size=batch_size)
+        for j, i in enumerate(need):
+            if self.a.cluster is not None:
+                cc, keys, S, n = sums.unit_parts()
+                acc = self._jack_acc(exprs[i], ests[i], units=(cc, S, n))
+            else:
+                acc = sums.acc[j]
+            out[i] = _jack_moments(acc)
         return out
 
     def _cluster_sums(self):
@@ -952,6 +982,78 @@ class BootstrapState:
             else:
                 yield g0, cc, V
             g0 += n
+
+
+def _jack_moments(acc):
+    """Per cell ``(n, sum d^2, sum d^3)`` from power sums of deviations (``d = mean - theta_-i``)."""
+    out = []
+    for c in range(acc.shape[0]):
+        m, s1, s2, s3 = acc[c]
+        if m < 2:
+            out.append((m, math.nan, math.nan))
+            continue
+        eb = s1 / m
+        d2 = s2 - m * eb * eb
+        d3 = -(s3 - 3.0 * eb * s2 + 2.0 * m * eb**3)
+        out.append((m, d2, d3))
+    return out
+
+
+class _JackknifeSums:
+    """BCa's second pass as a mergeable state (one per Dask partition).
+
+    Holds a light copy of the filled bootstrap state (cells, full-data sums, metric
+    centres) and adds, per partition, the power sums of each expression's jackknife
+    deviations (or, with ``cluster``, per-unit sums, re-aggregated when merged:
+    a unit may span partitions).
+    """
+
+    def __init__(self, state: BootstrapState, exprs, ests):
+        light = copy.copy(state)
+        for name in ("wsum", "vsum", "pat"):
+            setattr(light, name, np.zeros((0,) * getattr(state, name).ndim))
+        light.kept_cols, light.kept_cells, light.kept_keys, light.kept_rows, light.kept_V = {}, [], [], [], []
+        light.values = light.estimates = None
+        light.sorted_data = None
+        light._source = None
+        light._dask_input = None
+        self.state = light
+        self.exprs = list(exprs)
+        self.ests = [np.asarray(e, dtype=np.float64) for e in ests]
+        self.columns = state.columns
+        self.acc = [np.zeros((state.C, 4)) for _ in self.exprs]
+        self.units: list = []
+        self.rows_read = 0
+        self.rows_dropped = 0
+
+    def update(self, data, *, batch_size=None, **_):
+        st = self.state
+        source = src.open_source(data, batch_size=batch_size, columns_hint=st.columns)
+        source.require(st.need)
+        st._source = source
+        try:
+            if st.a.cluster is not None:
+                for _, cc, V, keys in st._rescan(with_keys=True):
+                    self.units.append(_unit_sums(cc, keys, V, np.ones(cc.shape[0], dtype=np.int64)))
+            else:
+                batches = list(st._rescan())
+                for j, (e, est) in enumerate(zip(self.exprs, self.ests)):
+                    self.acc[j] += st._jack_acc(e, est, rows=batches)
+        finally:
+            st._source = None
+        return self
+
+    def unit_parts(self):
+        cc, keys, S, n = (np.concatenate([u[i] for u in self.units], axis=-1) for i in range(4))
+        return _unit_sums(cc, keys, S, n)
+
+    def merge(self, other):
+        for a, b in zip(self.acc, other.acc):
+            a += b
+        self.units.extend(other.units)
+        if self.units:
+            self.units = [self.unit_parts()]  # keep the merged state small
+        return self
 
 
 def _unit_sums(cells, keys, V, n):
@@ -1130,12 +1232,10 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
                          resampling, nulls, progress, comparison)
     state = BootstrapState._from_args(args)
     if _dask.wants_dask(data, engine):
-        if args.method == "bca":
-            raise ValueError("method='bca' reads the data twice (closed-form jackknife) and runs in this "
-                             "process only; on Dask use method='percentile' or 'basic'")
         state, scan = _dask.update_state(state, data, engine=engine, offset_arg="row_offset", filter=filter,
                                          batch_size=batch_size)
         args = dataclasses.replace(args, metrics=state.a.metrics)
+        state._dask_input = (data, engine, filter, batch_size)
     else:
         source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=state.columns)
         source.require(state.need)
@@ -1161,11 +1261,18 @@ def _results(state: BootstrapState, args: _Args):
             shown = sorted({repr(v) for v in group_labels.values()})
             raise ValueError(f"`control`={args.control!r} is not a level of column {args.group!r}; "
                              f"levels: {', '.join(shown)}")
+    jacks = {}
+    if args.method == "bca":
+        ests = [np.asarray(m.combine(state.estimates), dtype=np.float64) for m in args.metrics]
+        if state._dask_input is not None:
+            jacks = dict(zip(map(id, args.metrics), state._jackknife_on_dask(args.metrics, ests)))
+        else:
+            jacks = {id(m): state.jackknife(m, e) for m, e in zip(args.metrics, ests)}
     results = []
     for m in args.metrics:
         theta = m.combine(state.values)  # (B, C)
         est = np.asarray(m.combine(state.estimates), dtype=np.float64)  # (C,)
-        jack = state.jackknife(m, est) if args.method == "bca" else None
+        jack = jacks[id(m)] if args.method == "bca" else None
         for c in range(C):
             lab = state.cells.label(c)
             accel = _acceleration([(1.0, *jack[c])]) if jack is not None else None
