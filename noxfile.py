@@ -1,7 +1,9 @@
-"""Developer sessions: ``nox -s tests``, ``large``, ``bench``, ``lint``, ``demo``.
+"""Developer sessions: ``nox -s tests``, ``large``, ``bench``, ``lint``, ``cudasim``, ``demo``.
 
-A ``cudasim`` session (CUDA kernels under the simulator) comes with the CUDA kernels (issue 7);
-there are none yet, and a session that selects no test would only fail.
+``cudasim`` runs the CUDA twins against the CPU kernels under numba-cuda's simulator (no GPU
+needed); the default ``tests`` session runs them too. On a GPU machine,
+``NUMBA_ENABLE_CUDASIM=0 python -m pytest -m cuda`` runs them on the device and
+``python benchmarks/gpu_bench.py`` prints the GPU figures.
 """
 
 import nox
@@ -31,6 +33,14 @@ def bench(session):
         "python", "-m", "pytest", "benchmarks", "--benchmark-enable", "--benchmark-autosave",
         *session.posargs, env={"FASTEVALS_BENCH_FULL": "1"},
     )
+
+
+@nox.session
+def cudasim(session):
+    """The CUDA twins against the CPU kernels under the CUDA simulator (no GPU needed)."""
+    session.install("-e", ".[test,cuda]")
+    session.run("python", "-m", "pytest", "-m", "cuda", "tests/test_cuda.py", *session.posargs,
+                env={"NUMBA_ENABLE_CUDASIM": "1"})
 
 
 @nox.session

@@ -74,6 +74,11 @@ class Source:
     def in_memory(self) -> bool:
         return self._table is not None
 
+    @property
+    def num_rows(self) -> int | None:
+        """Rows of an in-memory input (before any null handling); None for files and streams."""
+        return None if self._table is None else self._table.num_rows
+
     def require(self, columns: dict[str, tuple[str, str]]) -> None:
         """Check columns: ``{column: (argument_name, kind)}``.
 

@@ -343,11 +343,11 @@ class ABTestState:
                          tuple(float(x) for x in shares / shares.sum()), threshold)
 
     def g_test(self, *, correction=None, monte_carlo=None, seed=None, adjust="holm",
-               expected_split=None, srm_threshold: float = 0.001):
+               expected_split=None, srm_threshold: float = 0.001, backend: str = "auto"):
         """G-test of independence of group and outcome (per segment when ``by`` is set)."""
         if self.outcome is None:
             raise ValueError("this state has no `outcome` column: a G-test needs one")
-        correction, monte_carlo, seed_key, adjust = _g_iv(correction, monte_carlo, seed, adjust)
+        correction, monte_carlo, seed_key, adjust, backend = _g_iv(correction, monte_carlo, seed, adjust, backend)
         self._check_nonempty()
         so, go, oo = self._sorted()
         if len(self.outcomes) < 2:
@@ -361,7 +361,7 @@ class ABTestState:
         groups = tuple(self.groups.labels[i] for i in go)
         outcomes = tuple(self.outcomes.labels[i] for i in oo)
         if not self.by:
-            res = _g_single(counts[0], correction, monte_carlo, seed_key)
+            res = _g_single(counts[0], correction, monte_carlo, seed_key, backend)
             return GTestResult(**res, groups=groups, outcomes=outcomes, srm=srm,
                                rows_dropped=self.rows_dropped)
         rows = []
@@ -374,7 +374,7 @@ class ABTestState:
                                  small_counts=True, note="fewer than two groups or outcome levels"))
                 continue
             res = _g_single(obs[np.ix_(keep_r, keep_c)], correction, monte_carlo,
-                            (seed_key + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF)
+                            (seed_key + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF, backend)
             rows.append(res)
         seg_labels = [self.segments.labels[i] for i in so]
         cols = _label_columns(self.by, seg_labels)
@@ -396,6 +396,7 @@ class ABTestState:
             pmc = np.array([np.nan if r["pvalue_mc"] is None else r["pvalue_mc"] for r in rows])
             cols["pvalue_mc"] = pmc.tolist()
             cols["pvalue_mc_adjusted"] = _stats.adjust_pvalues(pmc, adjust).tolist()
+            cols["backend"] = [r.get("backend", "cpu") for r in rows]
         cols["small_counts"] = [bool(r["small_counts"]) for r in rows]
         cols["note"] = [r.get("note", "") for r in rows]
         return ABTable(pa.table(cols), "g_test", adjust, srm, self.rows_dropped)
@@ -512,15 +513,16 @@ def _control_index(control, groups: list, column: str) -> int:
     raise ValueError(f"`control`={control!r} is not a group of column {column!r}; groups: {groups!r}")
 
 
-def _g_iv(correction, monte_carlo, seed, adjust):
+def _g_iv(correction, monte_carlo, seed, adjust, backend="auto"):
     correction = check_choice("correction", correction, ("williams", "yates"), allow_none=True)
     monte_carlo = check_int("monte_carlo", monte_carlo, low=1, allow_none=True)
     seed_key = check_seed("seed", seed)
     adjust = check_choice("adjust", adjust, _ADJUST, allow_none=True)
-    return correction, monte_carlo, seed_key, adjust
+    backend = check_choice("backend", backend, ("auto", "cpu", "cuda"))
+    return correction, monte_carlo, seed_key, adjust, backend
 
 
-def _g_single(observed, correction, monte_carlo, seed_key) -> dict:
+def _g_single(observed, correction, monte_carlo, seed_key, backend="auto") -> dict:
     """G-test of one R x C table without empty rows or columns."""
     obs = np.asarray(observed, dtype=np.float64)
     r, c = obs.shape
@@ -538,19 +540,27 @@ def _g_single(observed, correction, monte_carlo, seed_key) -> dict:
     small = bool(obs.min() < 100 or expected.min() < 5)
     pvalue_mc = None
     note = ""
+    used = "cpu"
     if monte_carlo:
-        pvalue_mc = _monte_carlo_pvalue(obs, expected, monte_carlo, seed_key)
+        pvalue_mc, used = _monte_carlo_pvalue(obs, expected, monte_carlo, seed_key, backend)
     if small:
         note = ("small counts (a cell under 100 or an expected count under 5): the chi-square p-value is "
                 "unreliable; read pvalue_mc" + ("" if monte_carlo else " (pass monte_carlo=N)"))
     return dict(statistic=g, pvalue=pvalue, dof=dof, expected_freq=expected, observed=observed,
                 correction=correction, pvalue_mc=pvalue_mc, n_monte_carlo=monte_carlo or 0,
-                small_counts=small, note=note)
+                small_counts=small, note=note, backend=used)
 
 
-def _monte_carlo_pvalue(obs: np.ndarray, expected: np.ndarray, n_tables: int, seed_key: int) -> float:
-    """(1 + #{G_sim >= G_obs}) / (N + 1) over N tables with the observed margins (uncorrected G)."""
+def _monte_carlo_pvalue(obs: np.ndarray, expected: np.ndarray, n_tables: int, seed_key: int,
+                        backend: str = "auto") -> tuple[float, str]:
+    """(1 + #{G_sim >= G_obs}) / (N + 1) over N tables with the observed margins (uncorrected G),
+    and the backend that drew them."""
+    from ._cuda.backend import resolve_backend
     from ._kernels import patefield
+
+    used = resolve_backend(backend, n_tables * obs.size)
+    if used == "cuda":
+        from ._cuda import patefield
 
     if not np.all(obs == np.round(obs)):
         raise ValueError("monte_carlo needs integer counts in `observed`")
@@ -568,7 +578,7 @@ def _monte_carlo_pvalue(obs: np.ndarray, expected: np.ndarray, n_tables: int, se
     threshold = g_obs - 1e-7 * max(1.0, abs(g_obs))
     hits = patefield.monte_carlo_g_hits(rows, cols, np.log(expected), xlogx, threshold, n_tables,
                                         np.uint64(seed_key), 1024)
-    return (1.0 + int(hits)) / (n_tables + 1.0)
+    return (1.0 + int(hits)) / (n_tables + 1.0), used
 
 
 # ------------------------------------------------------------------------------------------------
@@ -580,7 +590,8 @@ def _make_state(group, outcome, value, by):
 
 
 def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, seed=None, adjust="holm",
-           nulls="raise", filter=None, batch_size=None, expected_split=None, progress=False, engine=None):
+           nulls="raise", filter=None, batch_size=None, expected_split=None, progress=False, engine=None,
+           backend="auto"):
     """G-test of independence between ``group`` and ``outcome`` (any R x C table).
 
     Parameters
@@ -598,6 +609,12 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
     monte_carlo : int, optional
         Also compute a Monte Carlo p-value from this many random tables with the observed
         margins (Patefield's algorithm; seeded, reproducible on any thread count).
+    backend : {"auto", "cpu", "cuda"}
+        Where the Monte Carlo tables are drawn: ``"cuda"`` on an NVIDIA GPU (the same
+        counter-based tables, so the same p-value; needs the ``cuda`` extra and a GPU, else
+        an error saying why); ``"auto"`` uses a GPU only when one is present and the
+        tables x cells are many (``fastevals._cuda.backend.GPU_MIN_WORK``). The result's
+        ``backend`` says which ran.
     seed : int or numpy Generator, optional
     adjust : {"holm", "bh", None}
         Adjustment of the per-segment p-values (``by`` only).
@@ -635,12 +652,12 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
     D. A. Williams, "Improved likelihood ratio tests for complete contingency tables", Biometrika 63 (1976).
     """
     nulls = check_nulls(nulls)
-    _g_iv(correction, monte_carlo, 0 if seed is None else seed, adjust)  # fail fast, before the scan
+    _g_iv(correction, monte_carlo, 0 if seed is None else seed, adjust, backend)  # fail fast, before the scan
     st = _make_state(group, outcome, None, by)
     st, scan = _dask.update_state(st, data, engine=engine, in_process=st._scan_into, nulls=nulls,
                                   filter=filter, batch_size=batch_size, progress=progress)
     scan.check_not_empty()
-    return st.g_test(correction=correction, monte_carlo=monte_carlo, seed=seed, adjust=adjust,
+    return st.g_test(correction=correction, monte_carlo=monte_carlo, seed=seed, adjust=adjust, backend=backend,
                      expected_split=expected_split)
 
 
@@ -708,7 +725,7 @@ class ABTestReport:
 def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind="mean",
            alternative="two-sided", margin=0.0, confidence=0.95, correction=None, monte_carlo=None,
            seed=None, adjust="holm", nulls="raise", filter=None, batch_size=None, expected_split=None,
-           progress=False, engine=None) -> ABTestReport:
+           progress=False, engine=None, backend="auto") -> ABTestReport:
     """G-test on ``outcome`` and z-test on ``value`` in one pass over ``data``.
 
     Arguments as in :func:`g_test` and :func:`z_test`; give ``outcome``, ``value`` or both.
@@ -734,7 +751,7 @@ def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind
         # the SRM warning is raised once, below, not once per test
         warnings.simplefilter("ignore", SampleRatioMismatchWarning)
         g = (st.g_test(correction=correction, monte_carlo=monte_carlo, seed=seed, adjust=adjust,
-                       expected_split=expected_split) if outcome is not None else None)
+                       expected_split=expected_split, backend=backend) if outcome is not None else None)
         z = (st.z_test(control=control, kind=kind, alternative=alternative, margin=margin,
                        confidence=confidence, adjust=adjust, expected_split=expected_split)
              if value is not None else None)
@@ -743,7 +760,7 @@ def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind
     return ABTestReport(g, z, srm, st.rows_read, st.rows_dropped, st)
 
 
-def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None) -> GTestResult:
+def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None, backend="auto") -> GTestResult:
     """G-test of independence on a table of counts, or on a stack of tables ``(..., R, C)``.
 
     A single table with an all-zero row or column raises (its expected counts
@@ -756,7 +773,7 @@ def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None) -> 
     >>> round(res.statistic, 4), res.dof
     (3.8605, 1)
     """
-    correction, monte_carlo, seed_key, _ = _g_iv(correction, monte_carlo, seed, None)
+    correction, monte_carlo, seed_key, _, backend = _g_iv(correction, monte_carlo, seed, None, backend)
     try:
         obs = np.asarray(observed, dtype=np.float64)
     except (TypeError, ValueError):
@@ -777,7 +794,7 @@ def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None) -> 
             cz = np.flatnonzero(obs.sum(axis=0) == 0).tolist()
             raise ValueError(f"`observed` has all-zero rows {rz} / columns {cz}: expected counts would be "
                              "zero; drop them first")
-        res = _g_single(obs, correction, monte_carlo, seed_key)
+        res = _g_single(obs, correction, monte_carlo, seed_key, backend)
         res["observed"] = np.asarray(observed)
         return GTestResult(**res)
     expected = _stats.expected_counts(obs)
@@ -801,14 +818,16 @@ def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None) -> 
         flat_exp = expected.reshape(-1, r, c)
         flat_deg = degenerate.reshape(-1)
         pmc = np.full(flat_obs.shape[0], np.nan)
+        used = set()
         for k in range(flat_obs.shape[0]):
             if not flat_deg[k]:
                 key = (seed_key + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF
-                pmc[k] = _monte_carlo_pvalue(flat_obs[k], flat_exp[k], monte_carlo, key)
+                pmc[k], b = _monte_carlo_pvalue(flat_obs[k], flat_exp[k], monte_carlo, key, backend)
+                used.add(b)
         pvalue_mc = pmc.reshape(degenerate.shape)
     return GTestResult(statistic=g, pvalue=pvalue, dof=dof, expected_freq=expected, observed=np.asarray(observed),
                        correction=correction, pvalue_mc=pvalue_mc, n_monte_carlo=monte_carlo or 0,
-                       small_counts=small)
+                       small_counts=small, backend="cuda" if "cuda" in used else "cpu")
 
 
 def warmup(parallel: bool = True) -> None:

@@ -1023,6 +1023,7 @@ class SimulationResult:
     policy: str
     band_level: float
     seed: int
+    backend: str = "cpu"
 
     @property
     def best_arm_share(self) -> float:
@@ -1084,7 +1085,8 @@ def _checkpoints(n_steps: int, points: int) -> np.ndarray:
 
 
 def simulate(policy, arm_means, *, n_steps: int, n_runs: int = 1000, seed=None, rewards: str = "bernoulli",
-             concentration: float = 10.0, curve_points: int = 1000, band: float = 0.9) -> SimulationResult:
+             concentration: float = 10.0, curve_points: int = 1000, band: float = 0.9,
+             backend: str = "auto") -> SimulationResult:
     """Simulate many independent runs of a bandit policy, in parallel.
 
     Parameters
@@ -1108,6 +1110,12 @@ def simulate(policy, arm_means, *, n_steps: int, n_runs: int = 1000, seed=None, 
         Checkpoints of the regret curve (every step when ``n_steps`` is smaller).
     band : float
         Level of the pointwise quantile band of the regret curve.
+    backend : {"auto", "cpu", "cuda"}
+        Where the runs are simulated: ``"cuda"`` runs them on an NVIDIA GPU (one
+        thread per run; UCB1 with Bernoulli rewards, up to 64 arms), with the same
+        counter-based rewards, so the same plays as the CPU; ``"auto"`` uses the GPU
+        only when one is present, the policy is supported and ``n_runs x n_steps`` is
+        large (see ``fastevals._cuda.backend``). The result says which ran.
 
     Returns
     -------
@@ -1147,6 +1155,9 @@ def simulate(policy, arm_means, *, n_steps: int, n_runs: int = 1000, seed=None, 
     cp = _checkpoints(n_steps, points)
     p1, p2, _ = pol._kernel_params()
     kb = _kernels()
+    on_gpu = _simulation_backend(backend, pol, dist, means.size, n_runs * n_steps) == "cuda"
+    if on_gpu:
+        from ._cuda import bandits as kb
     regret, pulls = kb.simulate_runs(
         pol._kind, p1, p2, _derive_seed(seed, 1), _derive_seed(seed, 2), means,
         0 if dist == "bernoulli" else 1, float(concentration), n_steps, n_runs,
@@ -1163,7 +1174,21 @@ def simulate(policy, arm_means, *, n_steps: int, n_runs: int = 1000, seed=None, 
         steps=cp, mean_regret=mean_regret, regret_band=Band(lo, hi), regret_se=se,
         arm_frequency=total / total.sum(), mean_pulls=total / n_runs, final_regret=final,
         final_regret_confidence_interval=fci, arm_means=means, n_runs=n_runs, n_steps=n_steps,
-        policy=pol.name, band_level=band, seed=seed)
+        policy=pol.name, band_level=band, seed=seed, backend="cuda" if on_gpu else "cpu")
+
+
+def _simulation_backend(backend, pol, dist: str, n_arms: int, work: int) -> str:
+    """``resolve_backend`` plus the GPU twin's limits (UCB1, Bernoulli rewards, <= 64 arms)."""
+    from ._cuda.backend import BACKENDS, resolve_backend
+
+    backend = check_choice("backend", backend, BACKENDS)
+    supported = type(pol) is UCB1 and dist == "bernoulli" and n_arms <= 64
+    if not supported:
+        if backend == "cuda":
+            raise ValueError("backend='cuda' simulates UCB1 with Bernoulli rewards and at most 64 arms; "
+                             f"got {pol.name} with {dist} rewards and {n_arms} arms (use backend='cpu')")
+        return "cpu"
+    return resolve_backend(backend, work)
 
 
 def warmup() -> None:

@@ -73,6 +73,7 @@ class BootstrapResult:
     group: object = None
     acceleration: float | None = None
     comparison: str | None = None
+    backend: str = "cpu"
 
     def to_dict(self) -> dict:
         return {
@@ -82,6 +83,7 @@ class BootstrapResult:
             "method": self.method, "n_resamples": self.n_resamples, "confidence": self.confidence,
             "resampling": self.resampling, "seed": self.seed, "n_rows": self.n_rows,
             "n_invalid": self.n_invalid, "acceleration": self.acceleration, "comparison": self.comparison,
+            "backend": self.backend,
         }
 
     def plot(self, ax=None, bins: int = 60):
@@ -304,10 +306,12 @@ class _Args:
     nulls: str
     progress: bool
     comparison: str = "difference"
+    backend: str = "auto"
+    backend_used: str = "cpu"  # what ran, set by _results
 
 
 def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, group, control, resampling,
-                  nulls, progress, comparison="difference") -> _Args:
+                  nulls, progress, comparison="difference", backend="auto") -> _Args:
     ms = metric if isinstance(metric, (list, tuple)) else [metric]
     if not ms:
         raise ValueError("`metric` must be a metric or a non-empty list of metrics")
@@ -346,8 +350,11 @@ def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, gr
                     raise ValueError("method='bca' is not available for average_precision (no closed-form "
                                      "jackknife); use 'percentile' or 'basic'")
     comparison = check_choice("comparison", comparison, _COMPARISONS)
+    backend = check_choice("backend", backend, ("auto", "cpu", "cuda"))
+    if backend == "cuda" and resampling == "multinomial":
+        raise ValueError("backend='cuda' runs the Poisson bootstrap; resampling='multinomial' runs on the CPU")
     return _Args(list(ms), n_resamples, confidence, method, seed, cl[0] if cl else None, by,
-                 grp[0] if grp else None, control, resampling, nulls, bool(progress), comparison)
+                 grp[0] if grp else None, control, resampling, nulls, bool(progress), comparison, backend)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -412,7 +419,7 @@ class BootstrapState:
 
     Parameters
     ----------
-    metric, n_resamples, seed, cluster, by, group, resampling, nulls
+    metric, n_resamples, seed, cluster, by, group, resampling, nulls, backend
         As in :func:`bootstrap`.  ``seed=None`` draws a seed once, here: copies of the state
         (one per partition) share it.
 
@@ -431,9 +438,9 @@ class BootstrapState:
     """
 
     def __init__(self, metric, *, n_resamples: int = 2000, seed=None, cluster=None, by=None, group=None,
-                 resampling: str = "poisson", nulls: str = "raise"):
+                 resampling: str = "poisson", nulls: str = "raise", backend: str = "auto"):
         self._setup(_bootstrap_iv(metric, n_resamples, 0.95, "percentile", seed, cluster, by, group, None,
-                                  resampling, nulls, False))
+                                  resampling, nulls, False, "difference", backend))
 
     @classmethod
     def _from_args(cls, args: _Args) -> BootstrapState:
@@ -497,6 +504,8 @@ class BootstrapState:
         self.rows_dropped = 0
         self._source = None  # the in-process source, for BCa's second pass
         self._dask_input = None  # (data, engine, filter, batch_size) of a run on Dask, for the same
+        self.backend_used = None if args.backend != "cpu" else "cpu"
+        self.rows_hint = None  # rows of the whole input when known (the GPU's "large enough")
 
     # -- what the weights are keyed by ------------------------------------------------------------
     @property
@@ -505,6 +514,16 @@ class BootstrapState:
         if self.a.cluster is not None or self.multinomial:
             return False
         return bool(self.sorted_leaves) or (self.F > 0 and not self.categorical)
+
+    def _on_gpu(self, n: int) -> bool:
+        """Whether the per-row work runs on the GPU: decided once per state (``backend``), on the
+        first batch (or the whole table's rows when known), and recorded in ``backend_used``."""
+        if self.backend_used is None:
+            from ._cuda.backend import resolve_backend
+
+            rows = max(n, self.rows_hint or 0)
+            self.backend_used = resolve_backend(self.a.backend, rows * self.a.n_resamples)
+        return self.backend_used == "cuda"
 
     @property
     def n_rows(self) -> int:
@@ -618,7 +637,12 @@ class BootstrapState:
         elif self.F:
             self.wsum = _grow(self.wsum, C, 1)
             self.vsum = _grow(self.vsum, C, 1)
-            kern = kb.accumulate_rows_parallel if n * B >= PARALLEL_MIN_ROWS else kb.accumulate_rows_serial
+            if self._on_gpu(n):
+                from ._cuda import bootstrap as cb
+
+                kern = cb.accumulate_rows
+            else:
+                kern = kb.accumulate_rows_parallel if n * B >= PARALLEL_MIN_ROWS else kb.accumulate_rows_serial
             kern(np.uint64(a.seed), g0, n, keys if keys is not None else np.empty(0, np.uint64),
                  cells if cells is not None else np.empty(0, np.int64), np.ascontiguousarray(V),
                  self.wsum, self.vsum)
@@ -689,6 +713,8 @@ class BootstrapState:
         self.kept_rows.extend(st.kept_rows)
         self.kept_V.extend(st.kept_V)
         self.ranges.extend(st.ranges)
+        used = {self.backend_used, st.backend_used}
+        self.backend_used = "cuda" if "cuda" in used else ("cpu" if "cpu" in used else None)
         self.rows_read += st.rows_read
         self.rows_dropped += st.rows_dropped
 
@@ -855,6 +881,10 @@ class BootstrapState:
                                                          bounds, lf.q)
             return out, est
         k = np.ascontiguousarray(keys[order]) if keys is not None else np.empty(0, np.uint64)
+        if self._on_gpu(x.shape[0]):
+            from ._cuda import bootstrap as cb
+
+            kb = cb
         out = kb.sorted_poisson(kind, seed, B, x, y, tie_end, k, order.astype(np.int64), bounds, lf.q)
         return out, est
 
@@ -1166,7 +1196,7 @@ def _sorted_jackknife(lf, cols, cc, C):
 def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95, method: str = "percentile",
               seed=None, cluster=None, by=None, group=None, control=None, comparison: str = "difference",
               resampling: str = "poisson", nulls: str = "raise", filter=None, batch_size=None,
-              progress: bool = True, engine=None):
+              progress: bool = True, engine=None, backend: str = "auto"):
     """Bootstrap confidence interval(s) of evaluation metrics, in one pass over the data.
 
     Parameters
@@ -1195,6 +1225,11 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
     filter : a ``pyarrow.compute.Expression`` pushed into the scan.
     batch_size : rows per batch when scanning (the answer does not depend on it).
     progress : print progress to stderr on long scans.
+    backend : ``"auto"``, ``"cpu"`` or ``"cuda"``: where the per-row work of the Poisson bootstrap
+        runs (the weighted sums, the sorted passes of AUC / average precision / quantiles).
+        ``"cuda"`` uses an NVIDIA GPU with the same counter-based weights (the CPU's replicates to
+        1e-9; needs the ``cuda`` extra and a GPU, else an error saying why); ``"auto"`` uses a GPU
+        only when one is present and rows x replicates is large. ``result.backend`` says which ran.
     engine : None / ``"auto"`` (Dask for a Dask DataFrame, else this process), ``"arrow"`` (this
         process) or ``"dask"`` (a Parquet path read by Dask on the current ``distributed.Client``).
         On Dask each partition folds a :class:`BootstrapState`, keyed by the global index of its
@@ -1229,7 +1264,7 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
     True
     """
     args = _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, group, control,
-                         resampling, nulls, progress, comparison)
+                         resampling, nulls, progress, comparison, backend)
     state = BootstrapState._from_args(args)
     if _dask.wants_dask(data, engine):
         state, scan = _dask.update_state(state, data, engine=engine, offset_arg="row_offset", filter=filter,
@@ -1240,6 +1275,7 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
         source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=state.columns)
         source.require(state.need)
         state._source = source
+        state.rows_hint = source.num_rows
         scan = state._scan_into(source, 0, args.progress)
     scan.check_not_empty()
     return _results(state, args)
@@ -1248,6 +1284,7 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
 def _results(state: BootstrapState, args: _Args):
     """Intervals from a filled state (``state._values()`` is computed here)."""
     state._values()
+    args = dataclasses.replace(args, backend_used=state.backend_used or "cpu")
     C = state.C
     n_cells_rows = state.n_full
     has_group = args.group is not None
@@ -1321,7 +1358,7 @@ def _result(args, name, dist, est, accel, n_rows, segment, group, comparison=Non
         seg = segment[0] if len(segment) == 1 else tuple(segment)
     return BootstrapResult(est, ci, se, dist, args.method, args.n_resamples, args.confidence, name,
                            args.resampling, args.seed, n_rows, int(dist.size - ok.size), seg, group,
-                           None if accel is None else float(accel), comparison)
+                           None if accel is None else float(accel), comparison, args.backend_used)
 
 
 def _table(results, args):

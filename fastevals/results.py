@@ -92,6 +92,7 @@ class GTestResult(_DictMixin):
     srm: SRMResult | None = None
     rows_dropped: int = 0
     note: str = ""
+    backend: str = "cpu"
 
     def __iter__(self):
         return iter((self.statistic, self.pvalue, self.dof, self.expected_freq))
