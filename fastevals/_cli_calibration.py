@@ -1,10 +1,16 @@
-"""``fastevals calibration LOG.parquet --prob p --label y --bins 15 --strategy quantile --plot out.png``"""
+"""``fastevals calibration LOG.parquet --prob p --label y --bins 15 --strategy quantile --plot out.png``
+
+With ``--scheduler tcp://host:8786`` (a running Dask cluster) or ``--dask-workers N``
+(a local cluster for the run) the Dask workers read the Parquet input and fold it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
+
+from ._cli_dask import add_dask_options, dask_client, dask_engine
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -33,6 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-check-rows", action="store_true", help="skip the multiclass row-sum check")
     p.add_argument("--plot", default=None, metavar="PNG", help="write a reliability diagram here")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_dask_options(p)
     p.set_defaults(func=run)
     return p
 
@@ -85,12 +92,13 @@ def run(args) -> int:
             return 2
     data = args.data[0] if len(args.data) == 1 else args.data
     try:
-        res = calibration(
-            data, prob=prob, label=args.label, n_bins=args.bins, strategy=strategy, weights=args.weights,
-            multiclass=args.multiclass, by=args.by.split(",") if args.by else None,
-            n_resamples=args.resamples, confidence=args.confidence, seed=args.seed, nulls=args.nulls,
-            check_rows=not args.no_check_rows,
-        )
+        with dask_client(args):
+            res = calibration(
+                data, prob=prob, label=args.label, n_bins=args.bins, strategy=strategy, weights=args.weights,
+                multiclass=args.multiclass, by=args.by.split(",") if args.by else None,
+                n_resamples=args.resamples, confidence=args.confidence, seed=args.seed, nulls=args.nulls,
+                check_rows=not args.no_check_rows, engine=dask_engine(args),
+            )
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -118,17 +118,17 @@ def _filtered_table(part, filter) -> pa.Table:
     return table
 
 
-def _partition_rows(part, filter, make_state=None) -> int:
+def _partition_rows(part, filter, make_state=None, update_kwargs=None) -> int:
     """Worker side: rows of a partition that the state will key (for row offsets).
 
-    Rows passing ``filter``; a state with a ``rows_used_in(table)`` method (one that
-    drops rows with nulls, say) counts the rows it would use.
+    Rows passing ``filter``; a state with a ``rows_used_in(table, **update_kwargs)`` method
+    (one that drops rows with nulls, say) counts the rows it would use.
     """
     table = _filtered_table(part, filter)
     counter = getattr(make_state(), "rows_used_in", None) if make_state is not None else None
     if counter is None or table.num_rows == 0:
         return table.num_rows
-    return int(counter(table))
+    return int(counter(table, **(update_kwargs or {})))
 
 
 def _fold_partition(part, make_state: Callable, update_kwargs: dict, filter=None,
@@ -213,7 +213,7 @@ def _fold_on_dask(ddf, make_state: Callable, columns, *, filter=None, offset_arg
         # a first pass counts each partition's rows, so that partition i knows the global index
         # of its first row (row-keyed weights then do not depend on the partitioning)
         count = delayed(_partition_rows, pure=False)
-        rows = dask.compute(*[count(p, filter, make_state, dask_key_name=f"fastevals-rows-{run}-{i}")
+        rows = dask.compute(*[count(p, filter, make_state, update_kwargs, dask_key_name=f"fastevals-rows-{run}-{i}")
                               for i, p in enumerate(parts)], scheduler=scheduler)
         offsets = [0, *itertools.accumulate(int(r) for r in rows)][:-1]
     fold = delayed(_fold_partition, pure=False)
@@ -256,8 +256,8 @@ def fold_on_dask(ddf, make_state: Callable, columns: Sequence[str] | None = None
         by row index, like the bootstrap's): a first, cheap pass counts the rows
         of every partition (after ``filter``), so that row ``i`` of the data gets
         the same key on 1, 3 or 17 partitions as in one process. A state whose
-        ``rows_used_in(table)`` method says how many rows of a table it would use
-        (after dropping nulls) is counted with it.
+        ``rows_used_in(table, **update_kwargs)`` method says how many rows of a table
+        it would use (after dropping nulls) is counted with it.
     split_every : int
         States merged per task of the merge tree (at least 2).
     scheduler : optional

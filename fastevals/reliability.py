@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from . import _dask
 from . import _source as src
 from ._config import CHUNK_ROWS, PARALLEL_MIN_ROWS, get_num_threads
 from ._validation import as_column_list, check_choice, check_int, check_nulls, check_probability, check_seed
@@ -171,6 +172,7 @@ class CalibrationResult:
     collapsed_bins: tuple
     confidence: float
     n_resamples: int
+    backend: str = "cpu"
 
     @property
     def curve(self) -> CalibrationCurve:
@@ -332,6 +334,91 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass
+class _QuantilePlan:
+    """Which fine-grid cells hold the order statistics ``np.percentile`` needs (one curve)."""
+
+    n: int
+    prev: np.ndarray
+    nxt: np.ndarray
+    gamma: np.ndarray
+    ranks: np.ndarray
+    cells: np.ndarray  # fine cell of each needed rank
+    slot: np.ndarray  # int32, n_fine + 2 entries: slot of a marked cell, else -1
+    sizes: np.ndarray  # values in each marked cell
+    first_rank: np.ndarray  # rank of the first value of each marked cell
+
+    @classmethod
+    def from_histogram(cls, hist: np.ndarray, n_bins: int) -> _QuantilePlan:
+        n_fine = len(hist)
+        n = int(hist.sum())
+        if n == 0:
+            raise ValueError("no rows to compute quantile edges from")
+        prev, nxt, gamma = _percentile_plan(n, n_bins)
+        ranks = np.unique(np.concatenate([prev, nxt]))
+        cum = np.cumsum(hist)
+        cells = np.searchsorted(cum, ranks, side="right")
+        ucells = np.unique(cells)
+        slot = np.full(n_fine + 2, -1, dtype=np.int32)
+        slot[ucells] = np.arange(len(ucells))
+        slot[n_fine] = slot[n_fine - 1]  # p == 1 is counted in the last cell
+        sizes = hist[ucells].astype(np.int64)
+        return cls(n, prev, nxt, gamma, ranks, cells, slot, sizes, cum[ucells] - sizes)
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+
+    def edges(self, grouped: np.ndarray) -> np.ndarray:
+        """The edges from the marked cells' values, grouped by slot and sorted within each."""
+        starts = self.starts
+        value = {}
+        for r, cell in zip(self.ranks, self.cells, strict=True):
+            s = self.slot[cell]
+            value[int(r)] = grouped[starts[s] + (r - self.first_rank[s])]
+        a = np.array([value[int(r)] for r in self.prev])
+        b = np.array([value[int(r)] for r in self.nxt])
+        return _lerp(a, b, self.gamma)
+
+
+def _changed_between_passes():
+    return ValueError("the input changed between the two passes needed for quantile edges")
+
+
+def _fine_histograms(arrays_of_batches, n_curves: int) -> np.ndarray:
+    """Pass 1: counts of each curve's values on the fine grid (integer, mergeable)."""
+    kern = _k()
+    n_fine = kern.FINE_CELLS
+    parts = max(1, get_num_threads())
+    hist = np.zeros((n_curves, n_fine), dtype=np.int64)
+    for arrays in arrays_of_batches:
+        for c, x in enumerate(arrays):
+            h, bad = kern.fine_histogram(x, n_fine, parts if len(x) >= PARALLEL_MIN_ROWS else 1)
+            if bad:
+                raise ValueError(f"`prob` has {int(bad):,} value(s) outside [0, 1] or NaN (in one batch)")
+            hist[c] += h
+    return hist
+
+
+def _marked_values(x: np.ndarray, plan: _QuantilePlan) -> tuple[np.ndarray, np.ndarray]:
+    """The values of x in the plan's marked cells and their slots (NumPy; a Dask partition's part of pass 2)."""
+    n_fine = len(plan.slot) - 2
+    t = np.asarray(x, dtype=np.float64) * n_fine
+    ok = (t >= 0) & (t <= n_fine)
+    j = np.where(ok, t, n_fine + 1).astype(np.intp)
+    s = plan.slot[j]
+    keep = s >= 0
+    return np.asarray(x, dtype=np.float64)[keep], s[keep]
+
+
+def _edges_from_marked(plan: _QuantilePlan, values: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """Edges from the marked values of all partitions, in any order."""
+    if not np.array_equal(np.bincount(slots, minlength=len(plan.sizes)), plan.sizes):
+        raise _changed_between_passes()
+    order = np.lexsort((values, slots))
+    return plan.edges(values[order])
+
+
 def _exact_quantile_edges(batches_of_curves, n_curves: int, n_bins: int) -> list[np.ndarray]:
     """Exact ``np.percentile`` edges of each curve's values in two passes.
 
@@ -343,49 +430,23 @@ def _exact_quantile_edges(batches_of_curves, n_curves: int, n_bins: int) -> list
     """
     kern = _k()
     n_fine = kern.FINE_CELLS
-    parts = max(1, get_num_threads())
-    hist = np.zeros((n_curves, n_fine), dtype=np.int64)
+    hist = _fine_histograms(batches_of_curves(), n_curves)
+    plans = [_QuantilePlan.from_histogram(hist[c], n_bins) for c in range(n_curves)]
+    buffers = [np.empty(int(p.sizes.sum()), dtype=np.float64) for p in plans]
+    positions = [p.starts.copy() for p in plans]
+    ends = [p.starts + p.sizes for p in plans]
     for arrays in batches_of_curves():
         for c, x in enumerate(arrays):
-            h, bad = kern.fine_histogram(x, n_fine, parts if len(x) >= PARALLEL_MIN_ROWS else 1)
-            if bad:
-                raise ValueError(f"`prob` has {int(bad):,} value(s) outside [0, 1] or NaN (in one batch)")
-            hist[c] += h
-    plans = []
-    for c in range(n_curves):
-        n = int(hist[c].sum())
-        if n == 0:
-            raise ValueError("no rows to compute quantile edges from")
-        prev, nxt, gamma = _percentile_plan(n, n_bins)
-        ranks = np.unique(np.concatenate([prev, nxt]))
-        cum = np.cumsum(hist[c])
-        cells = np.searchsorted(cum, ranks, side="right")
-        ucells = np.unique(cells)
-        slot = np.full(n_fine, -1, dtype=np.int64)
-        slot[ucells] = np.arange(len(ucells))
-        sizes = hist[c][ucells]
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        first_rank = cum[ucells] - sizes  # rank of the first value in each cell
-        plans.append((n, prev, nxt, gamma, ranks, cells, slot, starts, sizes, first_rank))
-    buffers = [np.empty(int(p[8].sum()), dtype=np.float64) for p in plans]
-    positions = [p[7].copy() for p in plans]
-    for arrays in batches_of_curves():
-        for c, x in enumerate(arrays):
-            kern.gather_cells(x, n_fine, plans[c][6], positions[c], buffers[c])
+            if kern.gather_cells(x, n_fine, plans[c].slot, positions[c], ends[c], buffers[c]):
+                raise _changed_between_passes()
     edges = []
-    for c, (_n, prev, nxt, gamma, ranks, cells, slot, starts, sizes, first_rank) in enumerate(plans):
-        if not np.array_equal(positions[c], starts + sizes):
-            raise ValueError("the input changed between the two passes needed for quantile edges")
+    for c, plan in enumerate(plans):
+        if not np.array_equal(positions[c], ends[c]):
+            raise _changed_between_passes()
         buf = buffers[c]
-        for s in range(len(starts)):
-            buf[starts[s]:starts[s] + sizes[s]].sort()
-        value = {}
-        for r, cell in zip(ranks, cells, strict=False):
-            s = slot[cell]
-            value[int(r)] = buf[starts[s] + (r - first_rank[s])]
-        a = np.array([value[int(r)] for r in prev])
-        b = np.array([value[int(r)] for r in nxt])
-        edges.append(_lerp(a, b, gamma))
+        for lo, hi in zip(plan.starts, ends[c], strict=True):
+            buf[lo:hi].sort()
+        edges.append(plan.edges(buf))
     return edges
 
 
@@ -399,6 +460,67 @@ def _check_edges(edges) -> np.ndarray:
     if np.any(np.diff(e) <= 0):
         raise ValueError("`strategy` edges must be strictly increasing")
     return e
+
+
+def _scan_table(data, columns: list[str], nulls: str) -> src.Scan:
+    """A scan of ``columns`` of a table or batch with nulls raised or dropped (NaN too with "drop";
+    with "raise" the kernels reject NaN probabilities and labels themselves)."""
+    source = src.open_source(data, columns_hint=columns)
+    nan_cols = () if nulls == "raise" else tuple(
+        c for c in columns if pa.types.is_floating(source.schema.field(c).type))
+    return src.Scan(source, columns, nulls=nulls, nan_columns=nan_cols)
+
+
+class _QuantilePass:
+    """Mergeable state of one of the two passes that give exact quantile edges on Dask.
+
+    Without plans it is pass 1: fine-grid counts of each curve's values (integers).
+    With plans (one :class:`_QuantilePlan` per curve, from the merged counts) it is
+    pass 2: the values that fall in the marked cells and their slots (a few per
+    needed rank).  Either way only this small state travels between processes.
+    """
+
+    def __init__(self, probe: CalibrationState, plans: list | None = None):
+        self.probe = probe  # reads the curves' values of a batch (binary, top-label, classwise)
+        self.plans = plans
+        n_curves = probe.spec.n_curves
+        self.hist = None if plans else np.zeros((n_curves, _k().FINE_CELLS), dtype=np.int64)
+        self.values = [[] for _ in range(n_curves)]
+        self.slots = [[] for _ in range(n_curves)]
+        self.rows_read = 0
+        self.rows_dropped = 0
+
+    def update(self, data, *, nulls: str = "raise") -> _QuantilePass:
+        scan = _scan_table(data, self.probe.spec.columns, check_nulls(nulls))
+        for batch in scan:
+            curves, _ = self.probe._curves(batch)
+            arrays = [np.asarray(p, dtype=np.float64) for p, _, _ in curves]
+            if self.plans is None:
+                self.hist += _fine_histograms([arrays], len(arrays))
+            else:
+                for c, x in enumerate(arrays):
+                    v, sl = _marked_values(x, self.plans[c])
+                    self.values[c].append(v)
+                    self.slots[c].append(sl)
+        self.rows_read += scan.stats.rows_read
+        self.rows_dropped += scan.stats.rows_dropped
+        return self
+
+    def merge(self, other: _QuantilePass) -> _QuantilePass:
+        if self.plans is None:
+            self.hist += other.hist
+        for c in range(len(self.values)):
+            self.values[c] += other.values[c]
+            self.slots[c] += other.slots[c]
+        self.rows_read += other.rows_read
+        self.rows_dropped += other.rows_dropped
+        return self
+
+    def marked(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        v, sl = self.values[c], self.slots[c]
+        if not v:
+            return np.empty(0), np.empty(0, dtype=np.int32)
+        return np.concatenate(v), np.concatenate(sl)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -447,8 +569,11 @@ class CalibrationState:
     """
 
     def __init__(self, edges, *, prob, label, weights=None, by=None, n_classes=None, multiclass=None,
-                 list_column=False, check_rows=True, n_resamples=0, seed=0, strategy="custom"):
+                 list_column=False, check_rows=True, n_resamples=0, seed=0, strategy="custom",
+                 backend="auto"):
         self.strategy = strategy
+        self.backend = check_choice("backend", backend, ("auto", "cpu", "cuda"))
+        self.backend_used = "cpu" if self.backend == "cpu" else None  # decided on the first batch
         self.spec = _Spec(prob=as_column_list("prob", prob, allow_none=False), label=label, weights=weights,
                           by=as_column_list("by", by), n_classes=n_classes, list_column=list_column,
                           multiclass=multiclass, check_rows=check_rows)
@@ -466,13 +591,17 @@ class CalibrationState:
         kern = _k()
         self._inner = [np.ascontiguousarray(e[1:-1]) for e in self.edges]
         self._lut = [kern.bin_lookup(i) for i in self._inner]
-        self._shift = [np.ascontiguousarray((e[:-1] + e[1:]) / 2) for e in self.edges]
         lin = np.linspace(0.0, 1.0, self.n_bins + 1)
         self._uniform = [bool(np.array_equal(e, lin)) for e in self.edges]
+        # per-bin shifts of the moment sums: the bin centres (uniform: exactly (b + 0.5) / n_bins)
+        self._shift = [kern.uniform_shift(self.n_bins) if u else np.ascontiguousarray((e[:-1] + e[1:]) / 2)
+                       for e, u in zip(self.edges, self._uniform, strict=True)]
         self.count = np.zeros((nc, n_seg * self.n_bins), dtype=np.int64)
         self.stats = np.zeros((nc, n_seg * self.n_bins, _k().N_STATS), dtype=np.float64)
         self.boot = np.zeros((nc, self.n_resamples, n_seg * self.n_bins, 3), dtype=np.float64)
         self.rows = 0
+        self.rows_read = 0  # rows given to update (before nulls were dropped)
+        self.rows_dropped = 0  # rows update(..., nulls="drop") left out
         self.weighted = weights is not None
 
     # -- growing the segment axis
@@ -520,35 +649,34 @@ class CalibrationState:
             cols = [src.numeric_view(batch.column(c)) for c in spec.prob]
             mat = None
         kern = _k()
+        top = kern.top_label_parallel if len(y) >= PARALLEL_MIN_ROWS else kern.top_label_serial
         if spec.multiclass == "top-label":
             if mat is None:
                 mat = np.column_stack(cols)
-            conf, correct, flags = kern.top_label(mat, y, k, ROW_SUM_TOL, spec.check_rows)
-            self._raise_flags(flags, k)
+            conf, correct, bad = top(mat, y, k, ROW_SUM_TOL, spec.check_rows, CHUNK_ROWS)
+            self._raise_flags(bad, k)
             return [(conf, correct, -1)], y
         mat_check = np.column_stack(cols) if mat is None else mat
-        _, _, flags = kern.top_label(mat_check, y, k, ROW_SUM_TOL, spec.check_rows)
-        self._raise_flags(flags, k)
+        _, _, bad = top(mat_check, y, k, ROW_SUM_TOL, spec.check_rows, CHUNK_ROWS)
+        self._raise_flags(bad, k)
         if cols is None:
             cols = [np.ascontiguousarray(mat[:, j]) for j in range(k)]
         return [(cols[j], y, j) for j in range(k)], y
 
-    def _raise_flags(self, flags, k):
-        if not flags.any():
-            return
+    def _raise_flags(self, bad, k):
+        """``bad``: rows with a probability outside [0, 1] or NaN, labels outside the classes,
+        rows not summing to 1 (as the multiclass kernel counts them)."""
+        n_p, n_y, n_s = (int(v) for v in bad)
         spec = self.spec
-        f = np.bitwise_or.reduce(flags)
-        if f & 1:
-            n = int(np.count_nonzero(flags & 1))
-            raise ValueError(f"`prob` ({', '.join(map(repr, spec.prob))}) has {n:,} row(s) with a "
+        if n_p:
+            raise ValueError(f"`prob` ({', '.join(map(repr, spec.prob))}) has {n_p:,} row(s) with a "
                              "probability outside [0, 1] or NaN")
-        if f & 4:
-            n = int(np.count_nonzero(flags & 4))
-            raise ValueError(f"column {spec.label!r} (given as `label`) has {n:,} value(s) outside the "
+        if n_y:
+            raise ValueError(f"column {spec.label!r} (given as `label`) has {n_y:,} value(s) outside the "
                              f"class indices 0..{k - 1}")
-        n = int(np.count_nonzero(flags & 2))
-        raise ValueError(f"{n:,} row(s) of `prob` do not sum to 1 (tolerance {ROW_SUM_TOL:g}); "
-                         "pass check_rows=False to skip this check")
+        if n_s:
+            raise ValueError(f"{n_s:,} row(s) of `prob` do not sum to 1 (tolerance {ROW_SUM_TOL:g}); "
+                             "pass check_rows=False to skip this check")
 
     def _weights(self, batch):
         if not self.spec.weights:
@@ -568,17 +696,43 @@ class CalibrationState:
         mapping = self.segments.map_local(lc, present)
         return mapping[local]
 
-    def update(self, batch, *, row_offset: int | None = None) -> CalibrationState:
-        """Fold one Arrow RecordBatch (or Table) into the state."""
-        if isinstance(batch, pa.Table):
-            for b in batch.to_batches():
-                self.update(b, row_offset=row_offset)
+    def update(self, batch, *, row_offset: int | None = None, nulls: str | None = None) -> CalibrationState:
+        """Fold one Arrow RecordBatch (or Table) into the state.
+
+        ``row_offset``: global index of the first row (the bootstrap weights are keyed by it);
+        by default the rows follow those folded so far.  ``nulls``: None trusts the batch (the
+        kernels still reject NaN probabilities and labels); ``"raise"`` or ``"drop"`` handle
+        nulls (and NaN) in the columns read as :func:`calibration` does (Dask partitions)."""
+        if nulls is not None:
+            scan = _scan_table(batch, self.spec.columns, check_nulls(nulls))
+            for b in scan:
+                self._update_batch(b, row_offset)
                 if row_offset is not None:
                     row_offset += b.num_rows
+            self.rows_read += scan.stats.rows_read
+            self.rows_dropped += scan.stats.rows_dropped
             return self
+        for b in batch.to_batches() if isinstance(batch, pa.Table) else [batch]:
+            self._update_batch(b, row_offset)
+            self.rows_read += b.num_rows
+            if row_offset is not None:
+                row_offset += b.num_rows
+        return self
+
+    def rows_used_in(self, table, *, nulls: str | None = None, **_) -> int:
+        """Rows of ``table`` an update with ``nulls`` would fold in (Dask counts them to give each
+        partition the global index of its first row, which keys the bootstrap weights)."""
+        if nulls is None:
+            return table.num_rows
+        scan = _scan_table(table, self.spec.columns, check_nulls(nulls))
+        for _ in scan:
+            pass
+        return scan.stats.rows_used
+
+    def _update_batch(self, batch, row_offset) -> None:
         n = batch.num_rows
         if n == 0:
-            return self
+            return
         row0 = self.rows if row_offset is None else int(row_offset)
         curves, _ = self._curves(batch)
         w = self._weights(batch)
@@ -587,6 +741,14 @@ class CalibrationState:
         kern = _k()
         n_cells = self.count.shape[1]
         fold = kern.fold_bins_parallel if n >= PARALLEL_MIN_ROWS else kern.fold_bins_serial
+        if self.backend_used is None:
+            from ._cuda.backend import resolve_backend
+
+            self.backend_used = resolve_backend(self.backend, n * len(curves))
+        if self.backend_used == "cuda":
+            from ._cuda import calibration as cuda_kern
+
+            fold = cuda_kern.fold_bins
         for c, (p, y, target) in enumerate(curves):
             inner, lut = self._inner[c], self._lut[c]
             uni = self._uniform[c]
@@ -601,10 +763,8 @@ class CalibrationState:
             kern.merge_into(self.count[c], self.stats[c], cnt, st)
             if self.n_resamples:
                 cells, obs = kern.assign_cells(p, y, target, seg, self.n_bins, inner, lut, uni, CHUNK_ROWS)
-                kern.bootstrap_sums(p, cells, obs, w, row0, self.seed, self.n_resamples, n_cells,
-                                    kern._POISSON1_CDF, self.boot[c])
+                kern.bootstrap_sums(p, cells, obs, w, row0, np.uint64(self.seed), self.n_resamples, self.boot[c])
         self.rows = max(self.rows, row0 + n)
-        return self
 
     def _compatible(self, other: CalibrationState) -> None:
         if not isinstance(other, CalibrationState):
@@ -637,6 +797,10 @@ class CalibrationState:
             if self.n_resamples:
                 self.boot[c][:, cells[:m]] += other.boot[c]
         self.rows = max(self.rows, other.rows)
+        self.rows_read += other.rows_read
+        self.rows_dropped += other.rows_dropped
+        used = {self.backend_used, other.backend_used}
+        self.backend_used = "cuda" if "cuda" in used else ("cpu" if "cpu" in used else None)
         return self
 
     # -- serialization
@@ -647,6 +811,7 @@ class CalibrationState:
             "weights": s.weights, "by": s.by, "n_classes": s.n_classes, "multiclass": s.multiclass,
             "list_column": s.list_column, "check_rows": s.check_rows, "n_resamples": self.n_resamples,
             "seed": self.seed, "segments": list(self.segments.labels), "rows": self.rows,
+            "rows_read": self.rows_read, "rows_dropped": self.rows_dropped,
             "count": self.count.tolist(), "stats": self.stats.tolist(), "boot": self.boot.tolist(),
         }
 
@@ -663,6 +828,8 @@ class CalibrationState:
         st.boot = np.asarray(d["boot"], dtype=np.float64).reshape(
             (st.count.shape[0], st.n_resamples, st.count.shape[1], 3))
         st.rows = int(d["rows"])
+        st.rows_read = int(d.get("rows_read", 0))
+        st.rows_dropped = int(d.get("rows_dropped", 0))
         return st
 
     # -- finalize
@@ -734,7 +901,7 @@ class CalibrationState:
             brier_decomposition=dec, curves=tuple(curves), segments=segments, edges=edges,
             n_bins=self.n_bins, strategy=self.strategy, multiclass=self.spec.multiclass,
             n=int(cnt[0].sum()), rows_dropped=int(rows_dropped), collapsed_bins=collapsed,
-            confidence=confidence, n_resamples=self.n_resamples,
+            confidence=confidence, n_resamples=self.n_resamples, backend=self.backend_used or "cpu",
         )
 
 
@@ -868,14 +1035,16 @@ def _resolve_prob(source, prob, label, weights, by, multiclass):
 
 def calibration(data, *, prob, label, n_bins: int = 15, strategy="uniform", weights=None,
                 multiclass="top-label", by=None, n_resamples: int = 0, confidence: float = 0.95, seed=None,
-                nulls="raise", filter=None, batch_size=None, check_rows: bool = True) -> CalibrationResult:
+                nulls="raise", filter=None, batch_size=None, check_rows: bool = True,
+                engine=None, backend: str = "auto") -> CalibrationResult:
     """Reliability curve, calibration errors and Brier decomposition.
 
     Parameters
     ----------
     data
         Any input of the input layer: pyarrow Table/RecordBatch/reader/dataset,
-        Parquet path or glob, pandas/polars DataFrame, dict of arrays.
+        Parquet path or glob, pandas/polars DataFrame, dict of arrays; or a
+        ``dask.dataframe.DataFrame`` (see ``engine``).
     prob
         Binary: the column of positive-class probabilities. Multiclass: a list
         of one column per class, or one fixed-size-list column.
@@ -905,6 +1074,20 @@ def calibration(data, *, prob, label, n_bins: int = 15, strategy="uniform", weig
         Pushed into the scan (see the input layer).
     check_rows
         Multiclass: check each row of probabilities sums to 1 (within 1e-6).
+    engine : {None, "auto", "arrow", "dask"}
+        None/"auto" runs a ``dask.dataframe.DataFrame`` on Dask and everything else in
+        this process; "dask" also has the Dask workers read a Parquet path, glob or list
+        of paths themselves; "arrow" reads in this process.  On Dask each partition folds
+        a state on its worker and the states are tree-merged on the current
+        ``distributed.Client`` (quantile edges: two more passes of mergeable states, a
+        fine histogram and the values of the few cells that hold an edge); the answer is
+        the in-process one (counts exactly, sums to rounding), bootstrap bands included:
+        their weights are keyed by each row's global index.
+    backend : {"auto", "cpu", "cuda"}
+        Where the binning runs: ``"cuda"`` on an NVIDIA GPU (the same counts, sums to
+        1e-9; needs the ``cuda`` extra and a GPU, else an error saying why); ``"auto"``
+        uses a GPU only when one is present and the batches are large. Bootstrap bands
+        are drawn on the CPU. ``result.backend`` says where the binning ran.
 
     Returns
     -------
@@ -945,9 +1128,15 @@ def calibration(data, *, prob, label, n_bins: int = 15, strategy="uniform", weig
     seed_key = check_seed("seed", seed) if n_resamples else 0
     hint = ([prob] if isinstance(prob, str) else list(prob)) + [label]
     hint += ([weights] if weights else []) + by_cols
-    # a filter may name columns the analysis does not read: then DataFrames and dicts keep them all
-    source = src.open_source(data, filter=filter, batch_size=batch_size,
-                             columns_hint=hint if filter is None else None)
+    if _dask.wants_dask(data, engine):
+        ddf = data if _dask.is_dask_collection(data) else _dask.read_parquet(data)
+        # the schema of the partitions, from the Dask DataFrame's (empty) meta
+        source = src.open_source(_dask._partition_table(ddf._meta), columns_hint=hint)
+    else:
+        ddf = None
+        # a filter may name columns the analysis does not read: then DataFrames and dicts keep them all
+        source = src.open_source(data, filter=filter, batch_size=batch_size,
+                                 columns_hint=hint if filter is None else None)
     cols, n_classes, list_column, mc = _resolve_prob(source, prob, label, weights, by_cols, multiclass)
     spec_cols = cols + [label] + ([weights] if weights else []) + by_cols
     spec_cols = list(dict.fromkeys(spec_cols))
@@ -959,8 +1148,12 @@ def calibration(data, *, prob, label, n_bins: int = 15, strategy="uniform", weig
     def make_state(edges, strat):
         return CalibrationState(edges, prob=cols, label=label, weights=weights, by=by_cols or None,
                                 n_classes=n_classes, multiclass=mc, list_column=list_column,
-                                check_rows=check_rows, n_resamples=n_resamples, seed=seed_key, strategy=strat)
+                                check_rows=check_rows, n_resamples=n_resamples, seed=seed_key, strategy=strat,
+                                backend=backend)
 
+    if ddf is not None:
+        return _calibration_on_dask(ddf, make_state, custom, strategy, n_bins, spec_cols, nulls, filter,
+                                    confidence, label, mc)
     if custom is not None:
         edges_list = [custom]
         strat = "custom"
@@ -992,6 +1185,37 @@ def calibration(data, *, prob, label, n_bins: int = 15, strategy="uniform", weig
     scan.check_not_empty()
     res = state.finalize(confidence=confidence, rows_dropped=scan.stats.rows_dropped)
     _check_two_classes(res, label, mc)
+    return res
+
+
+def _calibration_on_dask(ddf, make_state, custom, strategy, n_bins, columns, nulls, filter, confidence,
+                         label, multiclass) -> CalibrationResult:
+    """:func:`calibration` on a Dask DataFrame: every pass folds one state per partition on the
+    workers and tree-merges the states (see :mod:`fastevals._dask`)."""
+
+    def fold(state, **kwargs):
+        return _dask.update_state(state, ddf, engine="dask", columns=columns, nulls=nulls, filter=filter,
+                                  **kwargs)
+
+    if custom is not None:
+        edges, strat = custom, "custom"
+    elif strategy == "uniform":
+        edges, strat = uniform_edges(n_bins), "uniform"
+    else:
+        strat = "quantile"
+        probe = make_state(uniform_edges(n_bins), "uniform")
+        hist, scan = fold(_QuantilePass(probe))
+        scan.check_not_empty()
+        plans = [_QuantilePlan.from_histogram(h, n_bins) for h in hist.hist]
+        marked, _ = fold(_QuantilePass(probe, plans))
+        edge_rows = [_edges_from_marked(plan, *marked.marked(c)) for c, plan in enumerate(plans)]
+        edges = edge_rows[0] if len(edge_rows) == 1 else np.vstack(edge_rows)
+    state = make_state(edges, strat)
+    # row-keyed bootstrap weights need each partition's first global row index
+    state, scan = fold(state, offset_arg="row_offset" if state.n_resamples else None)
+    scan.check_not_empty()
+    res = state.finalize(confidence=confidence, rows_dropped=scan.stats.rows_dropped)
+    _check_two_classes(res, label, multiclass)
     return res
 
 

@@ -550,7 +550,7 @@ class BootstrapState:
         self._absorb(part)
         return self
 
-    def rows_used_in(self, data) -> int:
+    def rows_used_in(self, data, **_) -> int:
         """Rows of ``data`` an update would fold in (rows with nulls dropped if ``nulls="drop"``).
 
         Dask calls it to give each partition the global index of its first row.

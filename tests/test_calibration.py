@@ -13,6 +13,7 @@ from scipy import stats
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 
+import fastevals
 import fastevals.reliability as fc
 from fastevals._config import PARALLEL_MIN_ROWS, get_num_threads, set_num_threads
 from fastevals._kernels import calibration as kern
@@ -148,6 +149,37 @@ def test_values_within_ulps_of_edges(n_bins):
     shifted = edges + np.r_[0, np.full(n_bins - 1, 1e-12), 0]
     np.testing.assert_array_equal(custom.curve.count,
                                   np.bincount(np.searchsorted(shifted[1:-1], p), minlength=n_bins))
+
+
+@pytest.mark.parametrize("kind", ["uniform", "quantile-ties", "custom"])
+def test_row_loop_binning_equals_searchsorted(kind):
+    # the kernels bin by a lookup table (or int(p * n)) and search only where a table cell holds an
+    # edge; values on, and one ulp either side of, every edge must land where searchsorted puts them
+    rng = np.random.default_rng(3)
+    if kind == "uniform":
+        edges = np.linspace(0, 1, 16)
+    elif kind == "quantile-ties":
+        edges = np.percentile(np.r_[np.zeros(400), rng.random(200) ** 3, np.ones(50)], np.linspace(0, 100, 13))
+    else:
+        edges = np.array([0.0, 1e-9, 0.25, 0.25 + 2**-40, 0.5, 0.9999, 1.0])
+    inner = edges[1:-1]
+    near = np.concatenate([inner, np.nextafter(inner, 0), np.nextafter(inner, 1)])
+    p = np.concatenate([near, rng.random(3000), [0.0, 1.0, 2**-11, 1 - 2**-11]])
+    p = np.clip(p, 0, 1)
+    y = (rng.random(len(p)) < 0.5).astype(np.uint8)
+    n_bins = len(edges) - 1
+    uniform = kind == "uniform"
+    shift = kern.uniform_shift(n_bins) if uniform else (edges[:-1] + edges[1:]) / 2
+    cnt, _, bad_p, bad_y = kern.fold_bins_serial(p, y, -1, np.empty(0), np.empty(0, np.int64), n_bins,
+                                                 np.ascontiguousarray(inner), kern.bin_lookup(inner), uniform,
+                                                 shift, n_bins, 1000)
+    assert bad_p == 0 and bad_y == 0
+    np.testing.assert_array_equal(cnt, np.bincount(np.searchsorted(inner, p, side="left"), minlength=n_bins))
+    p_bad = np.array([0.5, -0.0, -1e-300, 1 + 1e-16, np.nan, np.inf, -np.inf])
+    _, _, bad_p, _ = kern.fold_bins_serial(p_bad, np.zeros(len(p_bad), np.uint8), -1, np.empty(0),
+                                           np.empty(0, np.int64), n_bins, np.ascontiguousarray(inner),
+                                           kern.bin_lookup(inner), uniform, shift, n_bins, 1000)
+    assert bad_p == 4  # -0.0 is in [0, 1]; 1 + 1e-16 rounds to 1.0
 
 
 def test_custom_edges_and_values_outside_end_edges():
@@ -376,27 +408,14 @@ def test_by_segments_equal_filtered_runs():
     assert res.to_arrow().num_rows == 3 * 15
 
 
-def test_poisson_weights_are_poisson1():
-    w = kern.poisson1_weights(123, 4, 0, 25_000, kern._POISSON1_CDF)
-    values = w.ravel()
-    k = np.arange(6)
-    observed = np.array([np.sum(values == i) for i in k[:-1]] + [np.sum(values >= 5)])
-    expected = stats.poisson.pmf(k[:-1], 1.0).tolist() + [stats.poisson.sf(4, 1.0)]
-    res = stats.chisquare(observed, np.array(expected) * len(values))
-    assert res.pvalue > 1e-3
-    # counter-based: the weight of a row depends on (seed, replicate, row) only
-    w2 = kern.poisson1_weights(123, 4, 1000, 500, kern._POISSON1_CDF)
-    np.testing.assert_array_equal(w2, w[:, 1000:1500])
-
-
 def test_bootstrap_matches_twin_and_batching():
     p, y = make_binary(1200, seed=21)
     table = pa.table({"p": p, "y": y})
     res = fc.calibration(table, prob="p", label="y", n_resamples=40, seed=9, confidence=0.8)
     res_b = fc.calibration(table, prob="p", label="y", n_resamples=40, seed=9, confidence=0.8, batch_size=77)
     np.testing.assert_allclose(res_b.ece_ci, res.ece_ci, rtol=1e-12)
-    seed_key = 9
-    w = kern.poisson1_weights(seed_key, 40, 0, len(p), kern._POISSON1_CDF).astype(float)
+    # the band's weights are the bootstrap engine's: the same matrix fastevals.poisson_weights gives
+    w = fastevals.poisson_weights(len(p), 40, 9).astype(float)
     b = twin_bins(p, res.edges)
     reps = []
     for r in range(40):

@@ -420,3 +420,21 @@ def test_public_simulate_backend_cuda_equals_cpu(cuda):
         fastevals.simulate("thompson", [0.2, 0.5], backend="cuda", **kw)
     # auto keeps unsupported policies on the CPU
     assert fastevals.simulate("thompson", [0.2, 0.5], backend="auto", **kw).backend == "cpu"
+
+
+def test_public_calibration_backend_cuda_equals_cpu(cuda):
+    import fastevals
+
+    rng = np.random.default_rng(8)
+    p = rng.beta(2, 5, 90)
+    d = {"p": p, "y": (rng.random(90) < p).astype(np.int8), "s": rng.integers(0, 2, 90)}
+    for strategy in ("uniform", "quantile"):
+        cpu = fastevals.calibration(d, prob="p", label="y", n_bins=5, strategy=strategy, by="s", backend="cpu")
+        gpu = fastevals.calibration(d, prob="p", label="y", n_bins=5, strategy=strategy, by="s", backend="cuda")
+        assert (cpu.backend, gpu.backend) == ("cpu", "cuda")
+        np.testing.assert_array_equal(gpu.curves[0].count, cpu.curves[0].count)
+        np.testing.assert_allclose(gpu.curves[0].mean_predicted, cpu.curves[0].mean_predicted, rtol=1e-9)
+        for name in ("ece", "rms", "brier"):
+            np.testing.assert_allclose(getattr(gpu, name), getattr(cpu, name), rtol=1e-9)
+    with pytest.raises(ValueError, match="`backend`"):
+        fastevals.calibration(d, prob="p", label="y", backend="tpu")

@@ -4,11 +4,19 @@ quantile edges, and Poisson-bootstrap replicate sums.
 
 Binning contract (matches ``sklearn.calibration.calibration_curve``):
 ``bin = np.searchsorted(edges[1:-1], p, side="left")``, i.e. the number of
-inner edges strictly below ``p``. With ``np.linspace`` edges the guess
-``int(p * n_bins)`` is exact unless ``p * n_bins`` lies within 1e-9 of an
-integer, where a walk over the float edges settles it; for other edges a
-lookup table over [0, 1] gives a lower bound of the bin and the same walk
-finishes it. Either way values on an edge land exactly where sklearn puts them.
+inner edges strictly below ``p``.  Row loops bin in one of two ways, both exact:
+
+* uniform edges (``np.linspace``): ``t = p * n_bins``; the guess ``int(t)`` is
+  the bin unless ``t`` lies within 1e-9 of an integer (or outside
+  ``[1e-9, n_bins - 1e-9]``), where a binary search over the float edges
+  settles it;
+* any other edges: a lookup table over ``[0, 1]`` (:func:`bin_lookup`) gives
+  the bin of every table cell that holds no edge; cells that do hold one
+  (and values outside ``[0, 1]``, NaN) take the binary search.
+
+Either way a value on an edge lands exactly where sklearn puts it, and the
+values outside [0, 1] or NaN are counted (``bad_p``) only on the rare path, so
+the common path has no validation branch.
 
 Outcome contract: with ``target < 0`` the label column must hold 0/1 (any
 numeric dtype; other values are counted in ``bad_y``); with ``target >= 0`` the
@@ -17,45 +25,63 @@ outcome is ``y == target`` (one-vs-rest), and ``y`` must lie in
 
 Per chunk of ``chunk`` rows (fixed size: the result does not depend on the
 thread count) one pass accumulates, per (cell, 0/1 outcome), counts and sums
-of values shifted by their bin's midpoint (so no raw sums of squares:
+of values shifted by their bin's centre (so no raw sums of squares:
 |p - shift| is at most a bin width), spread over four lanes so that
 consecutive rows of one bin do not wait on each other's store; each chunk's
 centred moments are then merged serially in chunk order with Chan et al.'s
-weighted formulas.
+weighted formulas.  With uniform edges the shifted value is computed in
+units of the bin width, ``u = p * n_bins - (bin + 0.5)`` (no table load), and
+scaled back per chunk (``scale = 1 / n_bins``); otherwise ``u = p - shift[bin]``
+and ``scale = 1``.
 
 Moment table columns (``N_STATS``), per cell = segment * n_bins + bin:
   0 weight W, 1 mean p, 2 mean y, 3 M2 of p, 4 co-moment of (p, y),
   5 sum of w^2, 6 sum of w (p - y)^2.  Counts are a separate int64 array.
+
+Bootstrap weights are the bootstrap engine's (:mod:`fastevals._kernels.poisson`):
+replicate ``b`` gives global row ``g`` the weight ``Poisson1(hash(seed, b, g))``.
 """
 
 import numpy as np
 from numba import prange
 
 from .._config import parallel_kernel, serial_kernel
+from .poisson import row_weights_into, stream_key
 
 N_STATS = 7
 LANES = 4
 W, MP, MY, M2P, CPY, SW2, SBR = range(N_STATS)
 
-#: fine histogram cells for exact quantile edges (uniform grid on [0, 1])
-FINE_CELLS = 1 << 16
+#: fine histogram cells for exact quantile edges (uniform grid on [0, 1]); 2**14 int64 counts
+#: (128 kB) stay in a core's L2 cache
+FINE_CELLS = 1 << 14
 
-# Poisson(1) inverse CDF thresholds: P(X <= k) for k = 0..19
-_POISSON1_CDF = np.cumsum(np.exp(-1.0) / np.cumprod(np.concatenate(([1.0], np.arange(1.0, 20.0)))))
-_POISSON1_CDF[-1] = 1.0
-
-
-#: cells of the lookup table that gives each value its first candidate bin
-LUT_CELLS = 1 << 12
+#: cells of the lookup table of :func:`bin_lookup` over [0, 1)
+LUT_CELLS = 1 << 11
+#: lookup-table entry of a cell that needs the exact search
+_SEARCH = -1
 
 
 def bin_lookup(inner: np.ndarray) -> np.ndarray:
-    """Lookup table for :func:`_bin_index`: for lookup cell ``j`` (values in
-    ``[j / LUT_CELLS, (j + 1) / LUT_CELLS)``), the number of inner edges
-    strictly below ``j / LUT_CELLS``: a lower bound of the bin of any value in
-    the cell (``x * LUT_CELLS`` is exact, so ``x >= j / LUT_CELLS``)."""
-    lows = np.arange(LUT_CELLS, dtype=np.float64) / LUT_CELLS
-    return np.searchsorted(inner, lows, side="left").astype(np.int32)
+    """Lookup table for the row loops (int32, ``LUT_CELLS + 2`` entries).
+
+    Entry ``j < LUT_CELLS`` (values in ``[j / L, (j + 1) / L)``) is the bin of
+    every value of the cell when no inner edge lies in the cell, else
+    ``_SEARCH``; entry ``L`` is the bin of ``p == 1``; entry ``L + 1``
+    (values outside [0, 1], NaN) is ``_SEARCH``.  ``x * L`` is exact (a power
+    of two), so a value's cell is exact too.
+    """
+    inner = np.asarray(inner, dtype=np.float64)
+    lows = np.arange(LUT_CELLS + 1, dtype=np.float64) / LUT_CELLS
+    below = np.searchsorted(inner, lows, side="left")  # inner edges strictly below each cell start
+    lut = np.where(below[1:] == below[:-1], below[:-1], _SEARCH)
+    one = np.searchsorted(inner, 1.0, side="left")
+    return np.concatenate([lut, [one, _SEARCH]]).astype(np.int32)
+
+
+def uniform_shift(n_bins: int) -> np.ndarray:
+    """Per-bin shifts of the uniform row loop: the bin centres ``(b + 0.5) / n_bins``."""
+    return (np.arange(n_bins, dtype=np.float64) + 0.5) / n_bins
 
 
 #: with uniform edges, a guess ``int(p * n_bins)`` whose fractional part lies this far from 0
@@ -64,127 +90,155 @@ _UNIFORM_MARGIN = 1e-9
 
 
 @serial_kernel
-def _bin_uniform(x, inner, n_bins):
-    """Bin of x for ``np.linspace(0, 1, n_bins + 1)`` edges."""
-    t = x * n_bins
-    b = np.intp(t) if t > 0.0 else 0
-    if b > n_bins - 1:
-        b = n_bins - 1
-    f = t - b
-    if f > _UNIFORM_MARGIN and f < 1.0 - _UNIFORM_MARGIN:
-        return b  # no edge look-up for all but a sliver of values
-    while b > 0 and x <= inner[b - 1]:
-        b -= 1
-    while b < n_bins - 1 and x > inner[b]:
-        b += 1
-    return b
+def _search(x, inner):
+    """Number of inner edges strictly below x (binary search; x must not be NaN)."""
+    lo = 0
+    hi = inner.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if inner[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @serial_kernel
-def _bin_lut(x, inner, lut, n_bins):
-    """Bin of x for any increasing edges, from the lookup table of :func:`bin_lookup`."""
-    j = np.intp(x * LUT_CELLS) if x > 0.0 else 0
-    if j > LUT_CELLS - 1:
-        j = LUT_CELLS - 1
+def _bin_uniform(x, inner, fn):
+    """(bin, u = x * n - bin - 0.5, bad) for ``np.linspace(0, 1, n + 1)`` edges, ``fn = float(n)``."""
+    t = x * fn
+    tc = t if t > 0.0 else 0.0  # NaN -> 0: never convert NaN to an integer
+    tc = tc if tc < fn - 1.0 else fn - 1.0
+    g = np.intp(tc)
+    f = t - g
+    if (t > _UNIFORM_MARGIN) & (t < fn - _UNIFORM_MARGIN) & (f > _UNIFORM_MARGIN) & (f < 1.0 - _UNIFORM_MARGIN):
+        return g, f - 0.5, 0
+    if not (x >= 0.0 and x <= 1.0):
+        return 0, 0.0, 1
+    b = _search(x, inner)
+    return b, t - b - 0.5, 0
+
+
+@serial_kernel
+def _bin_lut(x, inner, lut, shift):
+    """(bin, u = x - shift[bin], bad) for any increasing edges, from :func:`bin_lookup`'s table."""
+    n_lut = lut.shape[0] - 2
+    t = x * n_lut
+    j = np.intp(t) if (t >= 0.0) & (t <= n_lut) else n_lut + 1
     b = np.intp(lut[j])
-    while b < n_bins - 1 and x > inner[b]:
-        b += 1
-    return b
+    if b >= 0:
+        return b, x - shift[b], 0
+    if not (x >= 0.0 and x <= 1.0):
+        return 0, 0.0, 1
+    b = _search(x, inner)
+    return b, x - shift[b], 0
 
 
 @serial_kernel
 def _bin_index(x, inner, lut, n_bins, uniform):
-    """Number of inner edges strictly below x (sklearn's searchsorted side='left').
-    NaN and values outside [0, 1] get some valid bin; callers count them as bad.
-    (Row loops call the two cases directly: a branch on ``uniform`` inside a row
-    loop was measured to cost 3x.)"""
+    """Bin of x (sklearn's searchsorted side='left'); values outside [0, 1] or NaN get bin 0.
+    (Row loops call the two cases directly: a branch on ``uniform`` inside a row loop costs.)"""
     if uniform:
-        return _bin_uniform(x, inner, n_bins)
-    return _bin_lut(x, inner, lut, n_bins)
+        b, _, _ = _bin_uniform(x, inner, np.float64(n_bins))
+        return b
+    if not (x >= 0.0 and x <= 1.0):
+        return 0
+    return _search(x, inner)
 
 
 @serial_kernel
-def _add(cnt, acc, u, k, d):
-    cnt[u, k] += 1
-    acc[u, k, 1] += d
-    acc[u, k, 2] += d * d
+def _add(acc, k, u):
+    acc[k, 0] += 1.0
+    acc[k, 1] += u
+    acc[k, 2] += u * u
 
 
 @serial_kernel
-def _add_weighted(cnt, acc, u, k, d, wi):
-    cnt[u, k] += 1
-    acc[u, k, 0] += wi
-    acc[u, k, 1] += wi * d
-    acc[u, k, 2] += wi * d * d
-    acc[u, k, 3] += wi * wi
+def _add_weighted(acc, k, u, wi):
+    acc[k, 0] += wi
+    acc[k, 1] += wi * u
+    acc[k, 2] += wi * u * u
+    acc[k, 3] += wi * wi
+    acc[k, 4] += 1.0
 
 
 # Row loops, one per case (plain, segments, weights) and, inside each, one per kind of edges:
-# every branch that does not depend on the row is outside the loop.
+# every branch that does not depend on the row is outside the loop.  ``acc`` is
+# (LANES * 2 * n_cells, 4): row i of a chunk goes to lane i & 3, i.e. to rows
+# ``lane * 2 * n_cells + 2 * cell + outcome`` (counts as floats: exact in a chunk);
+# indices are unsigned, so numba adds no negative-index wraparound.
 
 
 @serial_kernel
-def _rows_plain(p, y, target, n_bins, inner, lut, uniform, shift, cnt, acc):
+def _rows_plain(p, y, target, n_bins, inner, lut, uniform, shift, acc):
     bp = 0
     by = 0
+    stride = np.uint64(acc.shape[0] // LANES)
+    fn = np.float64(n_bins)
     if uniform:
         for i in range(p.shape[0]):
-            x = np.float64(p[i])
             v = y[i]
-            bp += not (x >= 0.0 and x <= 1.0)
+            b, u, bad = _bin_uniform(np.float64(p[i]), inner, fn)
+            bp += bad
             by += (v != 0) & (v != 1)
-            b = _bin_uniform(x, inner, n_bins)
-            _add(cnt, acc, i & 3, 2 * b + np.intp(v == target), x - shift[b])
+            k = np.uint64(i & 3) * stride + np.uint64(2 * b) + np.uint64(v == target)
+            _add(acc, k, u)
     else:
         for i in range(p.shape[0]):
-            x = np.float64(p[i])
             v = y[i]
-            bp += not (x >= 0.0 and x <= 1.0)
+            b, u, bad = _bin_lut(np.float64(p[i]), inner, lut, shift)
+            bp += bad
             by += (v != 0) & (v != 1)
-            b = _bin_lut(x, inner, lut, n_bins)
-            _add(cnt, acc, i & 3, 2 * b + np.intp(v == target), x - shift[b])
+            k = np.uint64(i & 3) * stride + np.uint64(2 * b) + np.uint64(v == target)
+            _add(acc, k, u)
     return bp, by
 
 
 @serial_kernel
-def _rows_seg(p, y, target, seg, n_bins, inner, lut, uniform, shift, cnt, acc):
+def _rows_seg(p, y, target, seg, n_bins, inner, lut, uniform, shift, acc):
     bp = 0
     by = 0
+    stride = np.uint64(acc.shape[0] // LANES)
+    fn = np.float64(n_bins)
     if uniform:
         for i in range(p.shape[0]):
-            x = np.float64(p[i])
             v = y[i]
-            bp += not (x >= 0.0 and x <= 1.0)
+            b, u, bad = _bin_uniform(np.float64(p[i]), inner, fn)
+            bp += bad
             by += (v != 0) & (v != 1)
-            b = _bin_uniform(x, inner, n_bins)
-            k = 2 * (b + np.intp(seg[i]) * n_bins) + np.intp(v == target)
-            _add(cnt, acc, i & 3, k, x - shift[b])
+            cell = np.uint64(b) + np.uint64(seg[i]) * np.uint64(n_bins)
+            _add(acc, np.uint64(i & 3) * stride + np.uint64(2) * cell + np.uint64(v == target), u)
     else:
         for i in range(p.shape[0]):
-            x = np.float64(p[i])
             v = y[i]
-            bp += not (x >= 0.0 and x <= 1.0)
+            b, u, bad = _bin_lut(np.float64(p[i]), inner, lut, shift)
+            bp += bad
             by += (v != 0) & (v != 1)
-            b = _bin_lut(x, inner, lut, n_bins)
-            k = 2 * (b + np.intp(seg[i]) * n_bins) + np.intp(v == target)
-            _add(cnt, acc, i & 3, k, x - shift[b])
+            cell = np.uint64(b) + np.uint64(seg[i]) * np.uint64(n_bins)
+            _add(acc, np.uint64(i & 3) * stride + np.uint64(2) * cell + np.uint64(v == target), u)
     return bp, by
 
 
 @serial_kernel
-def _rows_weighted(p, y, target, w, seg, n_bins, inner, lut, uniform, shift, cnt, acc):
+def _rows_weighted(p, y, target, w, seg, n_bins, inner, lut, uniform, shift, acc):
     # one loop for weights with or without segments (a zero-width segment array is not read)
     has_seg = seg.shape[0] > 0
     bp = 0
     by = 0
+    stride = np.uint64(acc.shape[0] // LANES)
+    fn = np.float64(n_bins)
     for i in range(p.shape[0]):
         x = np.float64(p[i])
         v = y[i]
-        bp += not (x >= 0.0 and x <= 1.0)
+        if uniform:
+            b, u, bad = _bin_uniform(x, inner, fn)
+        else:
+            b, u, bad = _bin_lut(x, inner, lut, shift)
+        bp += bad
         by += (v != 0) & (v != 1)
-        b = _bin_index(x, inner, lut, n_bins, uniform)
-        cell = b + np.intp(seg[i]) * n_bins if has_seg else b
-        _add_weighted(cnt, acc, i & 3, 2 * cell + np.intp(v == target), x - shift[b], np.float64(w[i]))
+        cell = np.uint64(b) + np.uint64(seg[i]) * np.uint64(n_bins) if has_seg else np.uint64(b)
+        _add_weighted(acc, np.uint64(i & 3) * stride + np.uint64(2) * cell + np.uint64(v == target), u,
+                      np.float64(w[i]))
     return bp, by
 
 
@@ -192,10 +246,10 @@ def _rows_weighted(p, y, target, w, seg, n_bins, inner, lut, uniform, shift, cnt
 def _fold_chunk(c, lo, hi, p, y, target, w, seg, n_bins, inner, lut, uniform, shift, n_cells,
                 cnt_out, st_out, bad_p, bad_y):
     """One pass over rows lo..hi into sub-cells (cell, outcome): count and the
-    sums of d = p - shift[bin] (the bin midpoint) and d^2 (with weights: the
-    weight, w*d, w*d^2 and w^2).  Splitting by the 0/1 outcome turns the sums
-    of y, d*y and (p - y)^2 into sums already kept, so a row costs three
-    accumulations.  Shifting by the bin midpoint bounds |d| by the bin width,
+    sums of u = (p - shift[bin]) / scale and u^2 (with weights: the weight,
+    w*u, w*u^2 and w^2).  Splitting by the 0/1 outcome turns the sums of y,
+    d*y and (p - y)^2 into sums already kept, so a row costs three
+    accumulations.  Shifting by the bin centre bounds |d| by the bin width,
     so the centred moments derived from these sums lose no more than a digit
     or so; they are then folded into the chunk's slot of the moment table.
 
@@ -205,61 +259,63 @@ def _fold_chunk(c, lo, hi, p, y, target, w, seg, n_bins, inner, lut, uniform, sh
     counted in ``bad_y``); otherwise the outcome is ``y == target``."""
     has_w = w.shape[0] > 0
     has_seg = seg.shape[0] > 0
-    cnt = np.zeros((LANES, 2 * n_cells), dtype=np.int64)
-    acc = np.zeros((LANES, 2 * n_cells, 4), dtype=np.float64)
+    stride = 2 * n_cells
+    # plain rows: (count, sum u, sum u^2); weighted rows: (weight, sum wu, sum wu^2, sum w^2, count)
+    acc = np.zeros((LANES * stride, 8 if has_w else 4), dtype=np.float64)
     tgt = 1 if target < 0 else target
     pc = p[lo:hi]
     yc = y[lo:hi]
     sc = seg[lo:hi] if has_seg else seg
     if has_w:
-        bp, by = _rows_weighted(pc, yc, tgt, w[lo:hi], sc, n_bins, inner, lut, uniform, shift, cnt, acc)
+        bp, by = _rows_weighted(pc, yc, tgt, w[lo:hi], sc, n_bins, inner, lut, uniform, shift, acc)
     elif has_seg:
-        bp, by = _rows_seg(pc, yc, tgt, sc, n_bins, inner, lut, uniform, shift, cnt, acc)
+        bp, by = _rows_seg(pc, yc, tgt, sc, n_bins, inner, lut, uniform, shift, acc)
     else:
-        bp, by = _rows_plain(pc, yc, tgt, n_bins, inner, lut, uniform, shift, cnt, acc)
+        bp, by = _rows_plain(pc, yc, tgt, n_bins, inner, lut, uniform, shift, acc)
     if target >= 0:
         by = 0  # class indices are checked by the multiclass kernel
     bad_p[c] = bp
     bad_y[c] = by
+    scale = 1.0 / n_bins if uniform else 1.0
     out_c = cnt_out[c]
     st = st_out[c]
     for cell in range(n_cells):
-        n0 = 0
-        n1 = 0
-        for u in range(LANES):
-            n0 += cnt[u, 2 * cell]
-            n1 += cnt[u, 2 * cell + 1]
-        out_c[cell] = n0 + n1
-        if n0 + n1 == 0:
-            continue
         w0 = 0.0
         w1 = 0.0
         s0 = 0.0
         s1 = 0.0
-        q = 0.0
+        q0 = 0.0
+        q1 = 0.0
         r = 0.0
+        n = 0.0
         for u in range(LANES):
-            w0 += acc[u, 2 * cell, 0]
-            w1 += acc[u, 2 * cell + 1, 0]
-            s0 += acc[u, 2 * cell, 1]
-            s1 += acc[u, 2 * cell + 1, 1]
-            q += acc[u, 2 * cell, 2] + acc[u, 2 * cell + 1, 2]
-            r += acc[u, 2 * cell, 3] + acc[u, 2 * cell + 1, 3]
-        if not has_w:
-            w0 = np.float64(n0)
-            w1 = np.float64(n1)
-            r = w0 + w1
+            a0 = acc[u * stride + 2 * cell]
+            a1 = acc[u * stride + 2 * cell + 1]
+            w0 += a0[0]
+            w1 += a1[0]
+            s0 += a0[1]
+            s1 += a1[1]
+            q0 += a0[2]
+            q1 += a1[2]
+            r += a0[3] + a1[3]
+            n += a0[4] + a1[4] if has_w else a0[0] + a1[0]
+        out_c[cell] = np.int64(n)
+        if n == 0.0:
+            continue
+        s0 *= scale
+        s1 *= scale
+        q0 *= scale * scale
+        q1 *= scale * scale
+        q = q0 + q1
         wt = w0 + w1
+        if not has_w:
+            r = wt
         sh = shift[cell % n_bins]
         st[cell, W] = wt
         st[cell, SW2] = r
         # sum of w (p - y)^2 with p = sh + d: outcome 0 rows give (sh + d)^2, outcome 1 rows (sh - 1 + d)^2
-        qs = 0.0
-        for u in range(LANES):
-            qs += acc[u, 2 * cell + 1, 2]
-        q0 = q - qs
         st[cell, SBR] = (w0 * sh * sh + 2.0 * sh * s0 + q0
-                         + w1 * (sh - 1.0) * (sh - 1.0) + 2.0 * (sh - 1.0) * s1 + qs)
+                         + w1 * (sh - 1.0) * (sh - 1.0) + 2.0 * (sh - 1.0) * s1 + q1)
         if wt > 0.0:
             md = (s0 + s1) / wt
             my = w1 / wt
@@ -341,125 +397,132 @@ def fold_bins_parallel(p, y, target, w, seg, n_bins, inner, lut, uniform, shift,
 
 
 @serial_kernel
-def _fine_cell(x, n_fine):
-    k = np.intp(x * n_fine)
-    if k > n_fine - 1:
-        k = n_fine - 1
-    return k
+def _fine_slot(x, n_fine):
+    """Slot of x in a fine table of ``n_fine + 2`` slots: the grid cell of x in [0, 1), ``n_fine``
+    for x == 1 and ``n_fine + 1`` for values outside [0, 1] or NaN (no branch on the row)."""
+    t = x * n_fine
+    return np.intp(t) if (t >= 0.0) & (t <= n_fine) else n_fine + 1
 
 
 @serial_kernel
 def _hist_part(lo, hi, p, n_fine, out):
-    bad = 0
-    for i in range(lo, hi):
-        x = np.float64(p[i])
-        if not (x >= 0.0 and x <= 1.0):
-            bad += 1
-            continue
-        out[_fine_cell(x, n_fine)] += 1
-    return bad
+    pc = p[lo:hi]
+    for i in range(pc.shape[0]):
+        out[np.uint64(_fine_slot(np.float64(pc[i]), n_fine))] += 1
 
 
 @parallel_kernel
 def fine_histogram(p, n_fine, n_parts):
     """Counts of p on a uniform grid of ``n_fine`` cells over [0, 1] (integer,
-    so the partition into ``n_parts`` does not change the answer)."""
+    so the partition into ``n_parts`` does not change the answer), and the
+    number of values outside [0, 1] or NaN."""
     rows = p.shape[0]
-    parts = np.zeros((n_parts, n_fine), dtype=np.int64)
-    bad = np.zeros(n_parts, dtype=np.int64)
+    parts = np.zeros((n_parts, n_fine + 2), dtype=np.int64)
     step = (rows + n_parts - 1) // n_parts
     for j in prange(n_parts):
         lo = min(rows, j * step)
         hi = min(rows, lo + step)
-        bad[j] = _hist_part(lo, hi, p, n_fine, parts[j])
+        _hist_part(lo, hi, p, n_fine, parts[j])
     out = parts[0].copy()
     for j in range(1, n_parts):
         out += parts[j]
-    return out, bad.sum()
+    hist = out[:n_fine].copy()
+    hist[n_fine - 1] += out[n_fine]
+    return hist, out[n_fine + 1]
 
 
 @serial_kernel
-def gather_cells(p, n_fine, slot_of_cell, pos, out):
-    """Append the values of p in the marked fine cells to ``out`` at ``pos[slot]``."""
+def gather_cells(p, n_fine, slot_of_cell, pos, end, out):
+    """Append the values of p in the marked fine cells to ``out`` at ``pos[slot]`` (up to
+    ``end[slot]``); returns the number of values that did not fit (the input changed).
+    ``slot_of_cell`` has ``n_fine + 2`` int32 entries (see :func:`_fine_slot`), -1 where unmarked."""
+    over = 0
     for i in range(p.shape[0]):
         x = np.float64(p[i])
-        if not (x >= 0.0 and x <= 1.0):
-            continue
-        s = slot_of_cell[_fine_cell(x, n_fine)]
+        s = slot_of_cell[np.uint64(_fine_slot(x, n_fine))]
         if s >= 0:
-            out[pos[s]] = x
-            pos[s] += 1
+            k = pos[s]
+            if k < end[s]:
+                out[k] = x
+                pos[s] = k + 1
+            else:
+                over += 1
+    return over
 
 
 # ----------------------------------------------------------------------------------------------------
 # multiclass: top-label confidence and correctness, row sums
 
 
-@parallel_kernel
-def top_label(probs, y, n_classes, tol, check_rows):
-    """Max probability, correctness (argmax == y, first max wins like np.argmax),
-    and counts of bad rows (sum off by more than tol), bad labels and probabilities
-    outside [0, 1]."""
-    n = probs.shape[0]
-    conf = np.empty(n, dtype=np.float64)
-    correct = np.empty(n, dtype=np.uint8)
-    bad_row = np.zeros(n, dtype=np.uint8)
-    for i in prange(n):
-        best = np.float64(probs[i, 0])
+@serial_kernel
+def _top_label_part(lo, hi, probs, y, n_classes, tol, check_rows, conf, correct, bad, c):
+    """Rows lo..hi: confidence and correctness; bad[c] = (rows with a probability outside
+    [0, 1] or NaN, labels outside 0..n_classes-1, rows whose sum is off by more than tol).
+    (Plain branches in the class loop: a select-based max/argmax was measured 1.5x slower.)"""
+    n_bad_p = 0
+    n_bad_y = 0
+    n_bad_s = 0
+    # slices, so that the loops run from 0 and numba drops negative-index handling
+    pm = probs[lo:hi]
+    ym = y[lo:hi]
+    cm = conf[lo:hi]
+    om = correct[lo:hi]
+    for i in range(pm.shape[0]):
+        row = pm[i]
+        best = np.float64(row[0])
         arg = 0
         s = 0.0
         flag = 0
         for k in range(n_classes):
-            v = np.float64(probs[i, k])
+            v = np.float64(row[k])
             if not (v >= 0.0 and v <= 1.0):
-                flag |= 1
+                flag = 1
             s += v
             if v > best:
                 best = v
                 arg = k
+        n_bad_p += flag
         if check_rows and abs(s - 1.0) > tol:
-            flag |= 2
-        yi = y[i]
+            n_bad_s += 1
+        yi = ym[i]
         if not (yi >= 0 and yi < n_classes):
-            flag |= 4
-        bad_row[i] = flag
-        conf[i] = best
-        correct[i] = 1 if arg == yi else 0
-    return conf, correct, bad_row
+            n_bad_y += 1
+        cm[i] = best
+        om[i] = 1 if arg == yi else 0
+    bad[c, 0] = n_bad_p
+    bad[c, 1] = n_bad_y
+    bad[c, 2] = n_bad_s
+
+
+@serial_kernel
+def top_label_serial(probs, y, n_classes, tol, check_rows, chunk):
+    """Max probability, correctness (argmax == y, first max wins like np.argmax), and
+    counts of rows with probabilities outside [0, 1], bad labels, and sums off by more than tol."""
+    n = probs.shape[0]
+    conf = np.empty(n, dtype=np.float64)
+    correct = np.empty(n, dtype=np.uint8)
+    bad = np.zeros((1, 3), dtype=np.int64)
+    _top_label_part(0, n, probs, y, n_classes, tol, check_rows, conf, correct, bad, 0)
+    return conf, correct, bad[0]
+
+
+@parallel_kernel
+def top_label_parallel(probs, y, n_classes, tol, check_rows, chunk):
+    """Parallel twin of :func:`top_label_serial` (fixed chunks, counts summed)."""
+    n = probs.shape[0]
+    conf = np.empty(n, dtype=np.float64)
+    correct = np.empty(n, dtype=np.uint8)
+    n_chunks = max(1, (n + chunk - 1) // chunk)
+    bad = np.zeros((n_chunks, 3), dtype=np.int64)
+    for c in prange(n_chunks):
+        lo = c * chunk
+        hi = min(n, lo + chunk)
+        _top_label_part(lo, hi, probs, y, n_classes, tol, check_rows, conf, correct, bad, c)
+    return conf, correct, bad.sum(axis=0)
 
 
 # ----------------------------------------------------------------------------------------------------
-# Poisson bootstrap with counter-based weights
-
-
-@serial_kernel
-def _mix64(x):
-    # splitmix64 finalizer
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-@serial_kernel
-def poisson1_weight(seed, replicate, row, cdf):
-    """Poisson(1) draw from hash(seed, replicate, row) by inverse CDF."""
-    h = _mix64(np.uint64(seed) ^ _mix64(np.uint64(replicate) * np.uint64(0x9E3779B97F4A7C15)
-                                        + np.uint64(row)))
-    u = np.float64(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-    k = 0
-    while k < cdf.shape[0] - 1 and u >= cdf[k]:
-        k += 1
-    return k
-
-
-@serial_kernel
-def poisson1_weights(seed, n_rep, row0, n_rows, cdf):
-    """The weights themselves (for tests): out[b, i] for rows row0 .. row0 + n_rows - 1."""
-    out = np.empty((n_rep, n_rows), dtype=np.int64)
-    for b in range(n_rep):
-        for i in range(n_rows):
-            out[b, i] = poisson1_weight(seed, b, row0 + i, cdf)
-    return out
+# Poisson bootstrap: the bootstrap engine's counter-based weights
 
 
 @serial_kernel
@@ -491,23 +554,41 @@ def assign_cells(p, y, target, seg, n_bins, inner, lut, uniform, chunk):
     return cells, obs
 
 
-@parallel_kernel
-def bootstrap_sums(p, cells, obs, w, row0, seed, n_rep, n_cells, cdf, out):
-    """Add replicate sums into out[b, cell, 0:3] = (sum wt, sum wt p, sum wt y), where
-    wt = w_i * Poisson1(hash(seed, b, row0 + i)). Each replicate owns its slot and
-    walks rows in order, so the answer does not depend on the thread count."""
+#: rows whose weights one replicate draws at a time
+BOOT_ROWS = 4096
+
+
+@serial_kernel
+def _boot_replicate(p, cells, obs, w, row0, sb, acc, wbuf, hbuf):
     has_w = w.shape[0] > 0
     rows = p.shape[0]
-    for b in prange(n_rep):
-        acc = out[b]
-        for i in range(rows):
-            k = poisson1_weight(seed, b, row0 + i, cdf)
+    for lo in range(0, rows, BOOT_ROWS):
+        m = min(BOOT_ROWS, rows - lo)
+        row_weights_into(sb, row0 + lo, m, wbuf, hbuf)
+        pc = p[lo:lo + m]
+        cc = cells[lo:lo + m]
+        oc = obs[lo:lo + m]
+        for i in range(m):
+            k = wbuf[i]
             if k == 0:
                 continue
             wt = np.float64(k)
             if has_w:
-                wt *= np.float64(w[i])
-            c = cells[i]
+                wt *= np.float64(w[lo + i])
+            c = np.uint64(cc[i])
             acc[c, 0] += wt
-            acc[c, 1] += wt * np.float64(p[i])
-            acc[c, 2] += wt * obs[i]
+            acc[c, 1] += wt * np.float64(pc[i])
+            acc[c, 2] += wt * oc[i]
+
+
+@parallel_kernel
+def bootstrap_sums(p, cells, obs, w, row0, seed, n_rep, out):
+    """Add replicate sums into out[b, cell, 0:3] = (sum wt, sum wt p, sum wt y), where
+    wt = w_i * Poisson1(hash(seed, b, row0 + i)): the weights of the bootstrap engine
+    (:func:`fastevals._kernels.poisson.row_weights_into`), keyed by the global row index.
+    Each replicate owns its slot and walks rows in order, so the answer does not depend on
+    the thread count, the batch size or the partitioning."""
+    for b in prange(n_rep):
+        wbuf = np.empty(BOOT_ROWS, dtype=np.int32)
+        hbuf = np.empty(BOOT_ROWS // 2 + 2, dtype=np.uint64)
+        _boot_replicate(p, cells, obs, w, row0, stream_key(seed, b), out[b], wbuf, hbuf)
