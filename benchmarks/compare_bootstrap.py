@@ -26,6 +26,12 @@ import numpy as np
 import pyarrow as pa
 from scipy import stats
 
+# measure the checkout this script belongs to, not an installed copy: run as a script, Python puts
+# benchmarks/ first on the path, so a site-packages fastevals would win over ../fastevals
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.path.isdir(os.path.join(_ROOT, "fastevals")) and _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
 FULL = os.environ.get("FASTEVALS_BENCH_FULL", "") == "1"
 
 # (id, description, N, B) at the standard sizes; small sizes divide both
@@ -153,7 +159,8 @@ def main(argv=None):
     t0 = time.perf_counter()
     warmup()
     print(f"JIT compile / cache load (warmup): {time.perf_counter() - t0:.2f} s")
-    print(f"fastevals {fastevals.__version__}, numba {numba.__version__} ({numba.get_num_threads()} threads), "
+    print(f"fastevals {fastevals.__version__} ({os.path.dirname(fastevals.__file__)}), numba {numba.__version__} "
+          f"({numba.get_num_threads()} threads), "
           f"numpy {np.__version__}, scipy {scipy.__version__}; sizes: {'standard' if FULL else 'small'}; "
           f"load average at start {load:.1f} on {os.cpu_count()} CPUs")
     print()

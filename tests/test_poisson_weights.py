@@ -32,6 +32,118 @@ def test_poisson1_is_inverse_cdf_of_32_bits():
     assert kp.poisson1_u32(np.uint32(2**32 - 1)) == kp.MAX_WEIGHT
 
 
+def test_six_compare_head_equals_full_count_below_t6():
+    # the kernels' fast path: signed compares of u ^ 0x80000000 against T[0..5] - 2**31
+    flip = kp.sign_flip(np.empty(3))
+    assert flip == 2**31
+    for t in kp.THRESHOLDS[:7] + (0, 1, 2**31 - 1, 2**31):
+        for u in (t - 1, t, t + 1):
+            if 0 <= u < kp.THRESHOLDS[6]:
+                s = np.int32(np.int64(u ^ flip) - (2**32 if u ^ flip >= 2**31 else 0))
+                assert kp.poisson1_head(s) == kp.poisson1_u32(np.uint32(u))
+
+
+# -- the scheme, bit for bit: a NumPy twin of the module docstring (also the CUDA port's reference) --
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(z):
+    z &= _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _stream_key(seed, b):
+    return _mix64((_mix64(seed) + (b + 1) * 0x9E3779B97F4A7C15) & _MASK64)
+
+
+def _round32(x):
+    x = np.asarray(x, dtype=np.uint32)
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x21F0AAAD)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(0x735A2D97)
+    return x ^ (x >> np.uint32(15))
+
+
+def _twin_uniform(seed, b, counters):
+    """u(stream_key(seed, b), c) = R(R(lo32(c) ^ k0) ^ R(hi32(c) ^ k1)) for uint64 counters."""
+    sb = _stream_key(seed, b)
+    k0, k1 = np.uint32(sb & 0xFFFFFFFF), np.uint32(sb >> 32)
+    c = np.asarray(counters, dtype=np.uint64)
+    lo = (c & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    hi = (c >> np.uint64(32)).astype(np.uint32)
+    return _round32(_round32(lo ^ k0) ^ _round32(hi ^ k1))
+
+
+def _twin_weights(seed, b, counters):
+    """Poisson1 of :func:`_twin_uniform`: the number of thresholds reached (row indices or cluster keys)."""
+    u = _twin_uniform(seed, b, counters)
+    return (u[:, None] >= np.array(kp.THRESHOLDS, dtype=np.uint32)).sum(axis=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**64 - 1])
+def test_stream_key_matches_twin(seed):
+    for b in (0, 1, 2, 999, 2**40):
+        assert int(kp.stream_key(np.uint64(seed), b)) == _stream_key(seed, b)
+
+
+def test_row_weights_match_numpy_twin_bit_for_bit():
+    # 200,000 rows x 12 replicates: ~200 draws reach T[6] (weight >= 7), the kernels' rare full count
+    w = poisson_weights(200_000, 12, seed=3)
+    rows = np.arange(200_000, dtype=np.uint64)
+    twin = np.stack([_twin_weights(3, b, rows) for b in range(12)])
+    np.testing.assert_array_equal(w, twin)
+    assert w.max() >= 7
+
+
+def test_row_weights_across_the_2_32_boundary():
+    # the high word of the row index keys its own replicate constant; 2**32 rows apart differ
+    start = 2**32 - 1000
+    w = poisson_weights(2000, 6, seed=12, start=start)
+    rows = np.arange(start, start + 2000, dtype=np.uint64)
+    np.testing.assert_array_equal(w, np.stack([_twin_weights(12, b, rows) for b in range(6)]))
+    assert (w[:, 1000:] != poisson_weights(1000, 6, seed=12)).mean() > 0.4
+    far = np.arange(3, dtype=np.uint64) + np.uint64(5 * 2**32 + 17)
+    np.testing.assert_array_equal(poisson_weights(3, 2, seed=12, start=5 * 2**32 + 17),
+                                  np.stack([_twin_weights(12, b, far) for b in range(2)]))
+
+
+def test_key_and_index_weights_match_twin_and_rows():
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 2**63, 5000, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    out = np.empty(5000, np.int32)
+    for b in (0, 7):
+        sb = np.uint64(kp.stream_key(np.uint64(21), b))
+        tot = kp.key_weights_into(sb, keys, 0, 5000, out)
+        np.testing.assert_array_equal(out, _twin_weights(21, b, keys))
+        assert tot == out.sum()
+        kp.key_weights_into(sb, keys, 100, 300, out)
+        np.testing.assert_array_equal(out[:200], _twin_weights(21, b, keys[100:300]))
+    # a row index is a counter like a key: key, index (any order) and row paths agree
+    rows = np.arange(3000, dtype=np.uint64)
+    perm = rng.permutation(3000)
+    sb = np.uint64(kp.stream_key(np.uint64(4), 2))
+    by_row = np.empty(3000, np.int32)
+    assert kp.row_weights_into(sb, 0, 3000, by_row, by_row) == by_row.sum()
+    by_key = np.empty(3000, np.int32)
+    kp.key_weights_into(sb, rows, 0, 3000, by_key)
+    by_index = np.empty(3000, np.float64)
+    kp.index_weights_into(sb, perm.astype(np.uint32), by_index)
+    np.testing.assert_array_equal(by_row, by_key)
+    np.testing.assert_array_equal(by_index, by_row[perm])
+
+
+def test_seed_and_replicate_do_not_alias():
+    # scheme v1 combined mix(seed) ^ mix(b + 1) symmetrically: seed 2 replicate 0 was seed 1 replicate 1
+    a = poisson_weights(4000, 2, seed=1)
+    b = poisson_weights(4000, 2, seed=2)
+    assert (a[1] != b[0]).mean() > 0.4
+    assert _independence_pvalue(a[1].astype(np.int64), b[0].astype(np.int64)) > 1e-3
+
+
 def _pooled_counts(w, top=6):
     counts = np.bincount(np.minimum(w.ravel(), top), minlength=top + 1)
     probs = np.append(stats.poisson.pmf(np.arange(top), 1.0), stats.poisson.sf(top - 1, 1.0))
@@ -66,9 +178,10 @@ def test_independence_across_replicates_and_rows():
     # same row, different replicates
     assert _independence_pvalue(w[0], w[1]) > 1e-3
     assert _independence_pvalue(w[3].ravel(), w[39].ravel()) > 1e-3
-    # neighbouring rows share one 64-bit hash (low / high halves): still independent
+    # neighbouring rows (counters one apart, and two apart)
     assert _independence_pvalue(w[:, 0::2].ravel(), w[:, 1::2].ravel()) > 1e-3
     assert _independence_pvalue(w[:, 1:-1:2].ravel(), w[:, 2::2].ravel()) > 1e-3
+    assert _independence_pvalue(w[:, :-2].ravel(), w[:, 2:].ravel()) > 1e-3
     # correlations near zero everywhere
     c = np.corrcoef(w)
     off = c[~np.eye(c.shape[0], dtype=bool)]
@@ -90,7 +203,7 @@ def test_row_weights_into_matches_matrix_for_odd_offsets():
     out = np.empty(300, np.int32)
     hbuf = np.empty(200, np.uint64)
     for b in range(3):
-        sb = kp.stream_key(np.uint64(9), b)
+        sb = np.uint64(kp.stream_key(np.uint64(9), b))
         for g0 in (0, 1, 5, 100):
             for n in (1, 2, 9, 150):
                 kp.row_weights_into(sb, g0, n, out, hbuf)
@@ -113,6 +226,33 @@ def test_seeds_give_different_streams():
     a = poisson_weights(2000, 5, seed=1)
     b = poisson_weights(2000, 5, seed=2)
     assert (a != b).mean() > 0.4
+    # neighbouring seeds are independent streams (same rows, same replicate)
+    a = poisson_weights(20000, 3, seed=100).astype(np.int64)
+    for other in (101, 2**32 + 100):
+        b = poisson_weights(20000, 3, seed=other).astype(np.int64)
+        assert _independence_pvalue(a.ravel(), b.ravel()) > 1e-3
+
+
+def test_uniform_bits_pass_joint_frequency_tests():
+    # the 32 bits behind the weights: top and bottom 4 bits of neighbouring rows, of one row in
+    # neighbouring replicates, and of neighbouring integer cluster ids, 256-cell chi-square each
+    rows = np.arange(400_000, dtype=np.uint64)
+    u = _twin_uniform
+
+    def joint(a, b, shift):
+        nib = np.uint32(15)
+        cells = ((a >> np.uint32(shift)) & nib).astype(np.int64) * 16 + ((b >> np.uint32(shift)) & nib)
+        return stats.chisquare(np.bincount(cells, minlength=256)).pvalue
+
+    u0, u1 = u(5, 0, rows), u(5, 1, rows)
+    uk = u(5, 0, kp.hash_keys_int(np.arange(400_000, dtype=np.int64)))
+    for shift in (28, 0):
+        assert joint(u0[:-1], u0[1:], shift) > 1e-4
+        assert joint(u0, u1, shift) > 1e-4
+        assert joint(uk[:-1], uk[1:], shift) > 1e-4
+    # and the twin is the kernel: its weights are the engine's
+    np.testing.assert_array_equal(poisson_weights(1000, 1, seed=5)[0],
+                                  (u0[:1000, None] >= np.array(kp.THRESHOLDS, dtype=np.uint32)).sum(axis=1))
 
 
 def test_cluster_keys_equal_values_equal_weights():
@@ -138,6 +278,13 @@ def test_cluster_key_weights_distribution():
     w = poisson_weights(keys=np.arange(20000), n_resamples=20, seed=8)
     counts, probs = _pooled_counts(w)
     assert stats.chisquare(counts, probs * w.size).pvalue > 1e-3
+    # neighbouring ids and neighbouring replicates are independent
+    wi = w.astype(np.int64)
+    assert _independence_pvalue(wi[:, :-1].ravel(), wi[:, 1:].ravel()) > 1e-3
+    assert _independence_pvalue(wi[:-1].ravel(), wi[1:].ravel()) > 1e-3
+    # the weights of a key are the twin's, and the same for string ids through their keys
+    keys = kp.hash_keys_int(np.arange(20000, dtype=np.int64))
+    np.testing.assert_array_equal(w[3], _twin_weights(8, 3, keys))
 
 
 @pytest.mark.parametrize("lam", [0.3, 1.0, 4.5, 9.99, 10.0, 37.5, 2500.0, 1e6])

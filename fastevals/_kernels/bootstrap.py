@@ -13,6 +13,17 @@ lane ``g & 15``) and kept in the state between batches: each lane then sees
 its rows in the same order whatever the batch size or thread count, so the
 sums are bit-identical for any batching, on 1 or N threads.
 
+Speed.  numba runs LLVM's loop vectorizer but not its SLP vectorizer, so only
+loops whose iterations are independent become AVX2 code.  Per block of
+``REP_BLOCK`` replicates and ``ROW_CHUNK`` rows (the chunk stays in cache for
+the block): the weights of a chunk go to a buffer (8 rows an instruction, see
+:mod:`~fastevals._kernels.poisson`, returning their sum, the replicate's
+weight total), then :func:`_lanes_fold` adds them to the 16 lanes with the
+lane loop innermost (4 lanes an instruction, 8 rows per lane per step, in row
+order).  The no-ties AUC, a chain of dependent adds within a replicate, runs
+``AUC_GROUP`` replicates side by side instead, with the weights drawn on the
+fly in sorted order (no gather).
+
 Contract:
   accumulate_rows_{serial,parallel}(seed, g0, n, keys, cells, V, wsum, vsum)
     seed: uint64; g0: global index of the batch's first row; n: rows; keys: uint64
@@ -25,69 +36,66 @@ import numpy as np
 from numba import prange
 
 from .._config import parallel_kernel, serial_kernel
-from .poisson import key_weights_into, row_weights_into, stream_key
+from .poisson import (
+    high_key,
+    index_weights_into,
+    key_weights_into,
+    poisson1_flipped,
+    row_weights_into,
+    sign_flip,
+    stream_key,
+    stream_words,
+    uniform32,
+)
 
 LANES = 16
 ROW_CHUNK = 4096
 REP_BLOCK = 8
+#: replicates per pass of the no-ties AUC (the vectorized dimension of that kernel)
+AUC_GROUP = 64
+# rows per step of the vectorized lane fold: SUB rows of each of the 16 lanes
+_SUB = 8
+_FOLD_ROWS = _SUB * LANES
 
 
 @serial_kernel
-def _int_sum(w):
-    t = 0
-    for i in range(w.shape[0]):
-        t += w[i]
-    return t
+def _lanes_fold(w, x, acc):
+    # acc[k] += w[16 r + k] * x[16 r + k] for r = 0, 1, ... in order (len(w) a multiple of 128).
+    # numba leaves LLVM's SLP vectorizer off, so 16 scalar accumulators stay scalar; instead the
+    # loop over lanes is the inner loop (its trip count, acc's length, is unknown to LLVM, so it
+    # is vectorized rather than unrolled away) and each step adds 8 rows per lane in row order:
+    # every lane sums its rows in the same order as a plain loop, bit for bit, 4 lanes a vector.
+    nl = acc.shape[0]
+    for r in range(w.shape[0] // _FOLD_ROWS):
+        j = r * _FOLD_ROWS
+        wb = w[j:j + _FOLD_ROWS]
+        xb = x[j:j + _FOLD_ROWS]
+        for k in range(nl):
+            a = acc[k]
+            a += wb[k] * xb[k]
+            a += wb[k + 16] * xb[k + 16]
+            a += wb[k + 32] * xb[k + 32]
+            a += wb[k + 48] * xb[k + 48]
+            a += wb[k + 64] * xb[k + 64]
+            a += wb[k + 80] * xb[k + 80]
+            a += wb[k + 96] * xb[k + 96]
+            a += wb[k + 112] * xb[k + 112]
+            acc[k] = a
 
 
 @serial_kernel
-def _lanes_body(w, x, acc):
-    # 16 independent accumulators written out as scalars, and 16-row slices: LLVM then keeps
-    # them in registers and drops bounds / wraparound handling (measured 2x over an acc[k] loop)
-    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-    a4, a5, a6, a7 = acc[4], acc[5], acc[6], acc[7]
-    a8, a9, a10, a11 = acc[8], acc[9], acc[10], acc[11]
-    a12, a13, a14, a15 = acc[12], acc[13], acc[14], acc[15]
-    for r in range(w.shape[0] // LANES):
-        j = r * LANES
-        wr = w[j:j + LANES]
-        xr = x[j:j + LANES]
-        a0 += wr[0] * xr[0]
-        a1 += wr[1] * xr[1]
-        a2 += wr[2] * xr[2]
-        a3 += wr[3] * xr[3]
-        a4 += wr[4] * xr[4]
-        a5 += wr[5] * xr[5]
-        a6 += wr[6] * xr[6]
-        a7 += wr[7] * xr[7]
-        a8 += wr[8] * xr[8]
-        a9 += wr[9] * xr[9]
-        a10 += wr[10] * xr[10]
-        a11 += wr[11] * xr[11]
-        a12 += wr[12] * xr[12]
-        a13 += wr[13] * xr[13]
-        a14 += wr[14] * xr[14]
-        a15 += wr[15] * xr[15]
-    acc[0], acc[1], acc[2], acc[3] = a0, a1, a2, a3
-    acc[4], acc[5], acc[6], acc[7] = a4, a5, a6, a7
-    acc[8], acc[9], acc[10], acc[11] = a8, a9, a10, a11
-    acc[12], acc[13], acc[14], acc[15] = a12, a13, a14, a15
-
-
-@serial_kernel
-def _fold_plain(b, g, m, lo, wbuf, V, wsum, vsum):
-    # one cell: weight sum as an integer, features over the global-index lanes
-    wsum[b, 0] += _int_sum(wbuf[:m])
+def _fold_plain(b, g, m, lo, wbuf, V, vsum):
+    # one cell: features over the global-index lanes (the weight sum is added by the caller)
     head = (LANES - (g & (LANES - 1))) & (LANES - 1)
     if head > m:
         head = m
-    body = (m - head) // LANES * LANES
+    body = (m - head) // _FOLD_ROWS * _FOLD_ROWS
     for f in range(V.shape[0]):
         x = V[f, lo:lo + m]
         acc = vsum[b, 0, f]
         for i in range(head):
             acc[(g + i) & (LANES - 1)] += wbuf[i] * x[i]
-        _lanes_body(wbuf[head:head + body], x[head:head + body], acc)
+        _lanes_fold(wbuf[head:head + body], x[head:head + body], acc)
         for i in range(head + body, m):
             acc[(g + i) & (LANES - 1)] += wbuf[i] * x[i]
 
@@ -107,7 +115,7 @@ def _fold_cells(b, g, m, lo, wbuf, cells, V, wsum, vsum):
 
 
 @serial_kernel
-def _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf, hbuf):
+def _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf):
     B = wsum.shape[0]
     b_lo = blk * REP_BLOCK
     b_hi = min(B, b_lo + REP_BLOCK)
@@ -119,13 +127,14 @@ def _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf, hbuf):
         for b in range(b_lo, b_hi):
             sb = stream_key(seed, b)
             if use_keys:
-                key_weights_into(sb, keys, lo, lo + m, wbuf)
+                tot = key_weights_into(sb, keys, lo, lo + m, wbuf)
             else:
-                row_weights_into(sb, g, m, wbuf, hbuf)
+                tot = row_weights_into(sb, g, m, wbuf, wbuf)
             if use_cells:
                 _fold_cells(b, g, m, lo, wbuf, cells, V, wsum, vsum)
             else:
-                _fold_plain(b, g, m, lo, wbuf, V, wsum, vsum)
+                wsum[b, 0] += tot
+                _fold_plain(b, g, m, lo, wbuf, V, vsum)
 
 
 @parallel_kernel
@@ -133,17 +142,15 @@ def accumulate_rows_parallel(seed, g0, n, keys, cells, V, wsum, vsum):
     n_blk = (wsum.shape[0] + REP_BLOCK - 1) // REP_BLOCK
     for blk in prange(n_blk):
         wbuf = np.empty(ROW_CHUNK, dtype=np.int32)
-        hbuf = np.empty(ROW_CHUNK // 2 + 2, dtype=np.uint64)
-        _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf, hbuf)
+        _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf)
 
 
 @serial_kernel
 def accumulate_rows_serial(seed, g0, n, keys, cells, V, wsum, vsum):
     n_blk = (wsum.shape[0] + REP_BLOCK - 1) // REP_BLOCK
     wbuf = np.empty(ROW_CHUNK, dtype=np.int32)
-    hbuf = np.empty(ROW_CHUNK // 2 + 2, dtype=np.uint64)
     for blk in range(n_blk):
-        _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf, hbuf)
+        _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -188,6 +195,77 @@ def _auc_pass(y, tie_end, off, w):
     if denom == 0.0:
         return np.nan
     return area / denom
+
+
+@serial_kernel
+def _auc_pass_int(y, tie_end, off, w):
+    # _auc_pass for integer weights (Poisson): every partial sum is an integer, kept in int64,
+    # so the three running sums have 1-cycle dependency chains instead of 3-4 cycle float adds.
+    # The value is the same: in float64 those sums are exact integers too (below 2**53).
+    n = y.shape[0]
+    neg_below = 0
+    area = 0
+    pos = 0
+    if tie_end.shape[0] == 0:
+        for j in range(n):
+            wj = np.int64(w[j])
+            pj = wj * np.int64(y[j])
+            area += pj * neg_below
+            neg_below += wj - pj
+            pos += pj
+        denom = np.float64(pos) * np.float64(neg_below)
+        if denom == 0.0:
+            return np.nan
+        return np.float64(area) / denom
+    # ties: twice the area, so that half a tie block's negatives stay an integer
+    i = 0
+    while i < n:
+        e = tie_end[i] - off
+        bp = 0
+        bt = 0
+        for j in range(i, e):
+            wj = np.int64(w[j])
+            bt += wj
+            bp += wj * np.int64(y[j])
+        bn = bt - bp
+        area += bp * (2 * neg_below + bn)
+        neg_below += bn
+        pos += bp
+        i = e
+    denom = np.float64(pos) * np.float64(neg_below)
+    if denom == 0.0:
+        return np.nan
+    return 0.5 * np.float64(area) / denom
+
+
+@serial_kernel
+def _auc_group_pass(k0, kh, rows32, y, pbuf, area, nb, pos):
+    # The no-ties AUC of len(k0) replicates in one pass over the sorted rows, weights drawn on the
+    # fly: lane r holds replicate r's integer sums (area, negatives below, positives).  A single
+    # replicate's pass is a chain of dependent scalar adds; across replicates the lane loops are
+    # inner loops and vectorize: the weights 8 replicates to an instruction, the 64-bit area 4
+    # (two loops, so the 64-bit one does not narrow the hashing to 4 lanes).
+    # The sums are those of _auc_pass_int, so the values are identical.
+    g = k0.shape[0]
+    flip = sign_flip(k0)
+    for r in range(g):
+        area[r] = 0
+        nb[r] = 0
+        pos[r] = 0
+    for j in range(rows32.shape[0]):
+        c = rows32[j]
+        ny = np.uint32(1 - y[j])
+        for r in range(g):
+            # the weight if row j is positive, 0 if negative: negatives' weights go to nb below
+            pbuf[r] = np.uint32(poisson1_flipped(np.int32(uniform32(k0[r], kh[r], c) ^ flip)))
+        if ny:
+            for r in range(g):
+                nb[r] = np.uint32(nb[r] + pbuf[r])
+        else:
+            for r in range(g):
+                p = pbuf[r]
+                area[r] += np.uint64(p) * np.uint64(nb[r])
+                pos[r] = np.uint32(pos[r] + p)
 
 
 @serial_kernel
@@ -272,6 +350,18 @@ def _sorted_stat(kind, x, y, tie_end, off, w, q):
     return _quantile_pass(x, w, q)
 
 
+@serial_kernel
+def _sorted_weights(sb, keys, rows, rows32, w):
+    # the weights in sorted order, drawn in place (no gather): a row's counter is its cluster key
+    # or its global index; 32-bit indices load 8 to an AVX2 register (64-bit ones, 4)
+    if keys.shape[0] > 0:
+        key_weights_into(sb, keys, 0, keys.shape[0], w)
+    elif rows32.shape[0] == w.shape[0]:
+        index_weights_into(sb, rows32, w)
+    else:
+        key_weights_into(sb, rows, 0, rows.shape[0], w)
+
+
 @parallel_kernel
 def sorted_poisson(kind, seed, B, x, y, tie_end, keys, rows, bounds, q):
     """Statistic per (replicate, cell) over rows sorted within cells.
@@ -284,25 +374,52 @@ def sorted_poisson(kind, seed, B, x, y, tie_end, keys, rows, bounds, q):
     n = x.shape[0]
     n_cells = bounds.shape[0] - 1
     out = np.empty((B, n_cells), dtype=np.float64)
-    use_keys = keys.shape[0] > 0
+    ties = tie_end.shape[0] > 0
+    if keys.shape[0] == 0 and n <= 4294967296:
+        rows32 = rows.astype(np.uint32)
+    else:
+        rows32 = np.empty(0, dtype=np.uint32)
+    if kind == 0 and not ties and rows32.shape[0] == n and n < 300_000_000:
+        # AUC without ties on row-keyed weights: groups of replicates in one vectorized pass
+        # (weight sums stay below 2**32: at most 12 a row)
+        n_grp = (B + AUC_GROUP - 1) // AUC_GROUP
+        for gi in prange(n_grp):
+            b0 = gi * AUC_GROUP
+            m = min(AUC_GROUP, B - b0)
+            k0 = np.empty(m, dtype=np.uint32)
+            kh = np.empty(m, dtype=np.uint32)
+            for r in range(m):
+                w0, w1 = stream_words(stream_key(seed, b0 + r))
+                k0[r] = w0
+                kh[r] = high_key(w1, np.uint32(0))
+            pbuf = np.empty(m, dtype=np.uint32)
+            area = np.empty(m, dtype=np.uint64)
+            nb = np.empty(m, dtype=np.uint32)
+            pos = np.empty(m, dtype=np.uint32)
+            for c in range(n_cells):
+                a = bounds[c]
+                e = bounds[c + 1]
+                _auc_group_pass(k0, kh, rows32[a:e], y[a:e], pbuf, area, nb, pos)
+                for r in range(m):
+                    denom = np.float64(pos[r]) * np.float64(nb[r])
+                    out[b0 + r, c] = np.nan if denom == 0.0 else np.float64(area[r]) / denom
+        return out
     for b in prange(B):
         sb = stream_key(seed, b)
-        w = np.empty(n, dtype=np.float64)
-        wk = np.empty(n, dtype=np.int32)
-        if use_keys:
-            key_weights_into(sb, keys, 0, n, wk)
-            for i in range(n):
-                w[i] = wk[i]
+        if kind == 0:
+            wi = np.empty(n, dtype=np.int32)
+            _sorted_weights(sb, keys, rows, rows32, wi)
+            for c in range(n_cells):
+                a = bounds[c]
+                e = bounds[c + 1]
+                out[b, c] = _auc_pass_int(y[a:e], tie_end[a:e] if ties else tie_end, a, wi[a:e])
         else:
-            # rows are a permutation of 0..n-1: draw in row order (one hash per two rows), gather
-            row_weights_into(sb, 0, n, wk, np.empty(n // 2 + 2, dtype=np.uint64))
-            for i in range(n):
-                w[i] = wk[rows[i]]
-        for c in range(n_cells):
-            a = bounds[c]
-            e = bounds[c + 1]
-            out[b, c] = _sorted_stat(kind, x[a:e], y[a:e], tie_end[a:e] if tie_end.shape[0] > 0 else tie_end, a,
-                                    w[a:e], q)
+            w = np.empty(n, dtype=np.float64)
+            _sorted_weights(sb, keys, rows, rows32, w)
+            for c in range(n_cells):
+                a = bounds[c]
+                e = bounds[c + 1]
+                out[b, c] = _sorted_stat(kind, x[a:e], y[a:e], tie_end[a:e] if ties else tie_end, a, w[a:e], q)
     return out
 
 
