@@ -813,12 +813,12 @@ def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None, bac
     with np.errstate(invalid="ignore"):
         small = (obs.min(axis=(-2, -1)) < 100) | (np.nan_to_num(expected, nan=0.0).min(axis=(-2, -1)) < 5)
     pvalue_mc = None
+    used = set()
     if monte_carlo:
         flat_obs = obs.reshape(-1, r, c)
         flat_exp = expected.reshape(-1, r, c)
         flat_deg = degenerate.reshape(-1)
         pmc = np.full(flat_obs.shape[0], np.nan)
-        used = set()
         for k in range(flat_obs.shape[0]):
             if not flat_deg[k]:
                 key = (seed_key + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF

@@ -1,5 +1,7 @@
 """Shared fixtures.
 
+``write_parts``: writes a table as Parquet files of uneven sizes (the Dask tests' partitions).
+
 ``client``: one real ``distributed.LocalCluster`` (2 worker processes, 1 thread
 each) for every Dask test of the session, started on first use. Starting a
 cluster costs seconds, so the test modules share it instead of each starting
@@ -10,6 +12,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+
+def _write_parts(table, folder, k: int, seed: int) -> None:
+    """``table`` as ``k`` Parquet files of uneven sizes in ``folder`` (created), in row order."""
+    import pyarrow.parquet as pq
+
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.choice(np.arange(1, table.num_rows), k - 1, replace=False)) if k > 1 else []
+    bounds = [0, *map(int, cuts), table.num_rows]
+    for i in range(k):
+        pq.write_table(table.slice(bounds[i], bounds[i + 1] - bounds[i]), folder / f"part-{i:02d}.parquet")
+
+
+@pytest.fixture(scope="session")
+def write_parts():
+    """``write_parts(table, folder, k, seed)``: the partitions the Dask tests read."""
+    return _write_parts
 
 
 def _warm_worker() -> int:

@@ -16,7 +16,6 @@ import sys
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
@@ -54,22 +53,12 @@ def table() -> pa.Table:
     })
 
 
-def _write_parts(table: pa.Table, folder, k: int, seed: int) -> None:
-    """``k`` files of uneven sizes, in row order."""
-    folder.mkdir()
-    rng = np.random.default_rng(seed)
-    cuts = np.sort(rng.choice(np.arange(1, table.num_rows), k - 1, replace=False)) if k > 1 else []
-    bounds = [0, *map(int, cuts), table.num_rows]
-    for i in range(k):
-        pq.write_table(table.slice(bounds[i], bounds[i + 1] - bounds[i]), folder / f"part-{i:02d}.parquet")
-
-
 @pytest.fixture(scope="module")
-def folders(table, tmp_path_factory) -> dict:
+def folders(table, tmp_path_factory, write_parts) -> dict:
     root = tmp_path_factory.mktemp("logs")
     out = {}
     for k in PARTITIONS:
-        _write_parts(table, root / f"p{k}", k, seed=k)
+        write_parts(table, root / f"p{k}", k, seed=k)
         out[k] = root / f"p{k}"
     return out
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
 dd = pytest.importorskip("dask.dataframe")
@@ -39,18 +38,12 @@ def table() -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def folders(table, tmp_path_factory) -> dict:
+def folders(table, tmp_path_factory, write_parts) -> dict:
     root = tmp_path_factory.mktemp("bootstrap_logs")
     out = {}
     for k in PARTITIONS:
-        folder = root / f"p{k}"
-        folder.mkdir()
-        rng = np.random.default_rng(k)
-        cuts = sorted(rng.choice(np.arange(1, N_ROWS), k - 1, replace=False).tolist()) if k > 1 else []
-        bounds = [0, *cuts, N_ROWS]
-        for i in range(k):
-            pq.write_table(table.slice(bounds[i], bounds[i + 1] - bounds[i]), folder / f"part-{i:02d}.parquet")
-        out[k] = folder
+        write_parts(table, root / f"p{k}", k, seed=k)
+        out[k] = root / f"p{k}"
     return out
 
 

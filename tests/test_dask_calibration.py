@@ -12,7 +12,6 @@ import json
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 dd = pytest.importorskip("dask.dataframe")
@@ -44,15 +43,6 @@ def table() -> pa.Table:
     })
 
 
-def _write_parts(table: pa.Table, folder, k: int, seed: int) -> None:
-    folder.mkdir()
-    rng = np.random.default_rng(seed)
-    cuts = np.sort(rng.choice(np.arange(1, table.num_rows), k - 1, replace=False)) if k > 1 else []
-    bounds = [0, *map(int, cuts), table.num_rows]
-    for i in range(k):
-        pq.write_table(table.slice(bounds[i], bounds[i + 1] - bounds[i]), folder / f"part-{i:02d}.parquet")
-
-
 @pytest.fixture(scope="module", autouse=True)
 def warm_workers(client):
     """Both workers load the calibration kernels at once (numba's cache), not one per test."""
@@ -60,11 +50,11 @@ def warm_workers(client):
 
 
 @pytest.fixture(scope="module")
-def folders(table, tmp_path_factory) -> dict:
+def folders(table, tmp_path_factory, write_parts) -> dict:
     root = tmp_path_factory.mktemp("calibration-logs")
     out = {}
     for k in PARTITIONS:
-        _write_parts(table, root / f"p{k}", k, seed=100 + k)
+        write_parts(table, root / f"p{k}", k, seed=100 + k)
         out[k] = root / f"p{k}"
     return out
 
@@ -143,14 +133,14 @@ def test_segments_weights_and_multiclass_on_dask(client, folders, table):
     assert_same_result(fc.calibration(path, engine="dask", **kw), fc.calibration(table, **kw))
 
 
-def test_nulls_and_bad_input_on_dask(client, tmp_path, table):
+def test_nulls_and_bad_input_on_dask(client, tmp_path, table, write_parts):
     t = table.select(["p", "y"])
     p = t.column("p").to_numpy().copy()
     mask = np.zeros(len(p), dtype=bool)
     mask[::97] = True
     t = t.set_column(0, "p", pa.array(p, mask=mask))
     folder = tmp_path / "nulls"
-    _write_parts(t, folder, 3, seed=1)
+    write_parts(t, folder, 3, seed=1)
     got = fc.calibration(str(folder), prob="p", label="y", strategy="quantile", nulls="drop", engine="dask")
     want = fc.calibration(t, prob="p", label="y", strategy="quantile", nulls="drop")
     assert got.rows_dropped == want.rows_dropped == int(mask.sum())
@@ -162,7 +152,7 @@ def test_nulls_and_bad_input_on_dask(client, tmp_path, table):
     with pytest.raises(ValueError, match="null"):
         fc.calibration(str(folder), prob="p", label="y", engine="dask")
     bad = tmp_path / "bad"
-    _write_parts(pa.table({"p": np.r_[p[:50], 1.5], "y": t.column("y").to_numpy()[:51]}), bad, 2, seed=2)
+    write_parts(pa.table({"p": np.r_[p[:50], 1.5], "y": t.column("y").to_numpy()[:51]}), bad, 2, seed=2)
     for strategy in ("uniform", "quantile"):
         with pytest.raises(ValueError, match="outside"):
             fc.calibration(str(bad), prob="p", label="y", strategy=strategy, engine="dask")
