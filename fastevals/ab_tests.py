@@ -365,7 +365,8 @@ class ABTestState:
             return GTestResult(**res, groups=groups, outcomes=outcomes, srm=srm,
                                rows_dropped=self.rows_dropped)
         rows = []
-        for k in range(counts.shape[0]):
+        plain = correction is None and not monte_carlo
+        for k in range(counts.shape[0] if not plain else 0):
             obs = counts[k]
             keep_r = obs.sum(axis=1) > 0
             keep_c = obs.sum(axis=0) > 0
@@ -376,6 +377,8 @@ class ABTestState:
             res = _g_single(obs[np.ix_(keep_r, keep_c)], correction, monte_carlo,
                             (seed_key + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF, backend)
             rows.append(res)
+        if plain:
+            rows = _g_segments_plain(counts)
         seg_labels = [self.segments.labels[i] for i in so]
         cols = _label_columns(self.by, seg_labels)
         cols["n"] = counts.sum(axis=(1, 2)).tolist()
@@ -549,6 +552,41 @@ def _g_single(observed, correction, monte_carlo, seed_key, backend="auto") -> di
     return dict(statistic=g, pvalue=pvalue, dof=dof, expected_freq=expected, observed=observed,
                 correction=correction, pvalue_mc=pvalue_mc, n_monte_carlo=monte_carlo or 0,
                 small_counts=small, note=note, backend=used)
+
+
+def _g_segments_plain(counts: np.ndarray) -> list[dict]:
+    """The uncorrected G-test of every segment's (group x outcome) table at once.
+
+    Equal to :func:`_g_single` on each table with its empty rows and columns dropped
+    (they add nothing to G and are left out of the dof and the small-count check);
+    one vectorized pass instead of a Python call per segment.
+    """
+    obs = counts.astype(np.float64)
+    keep_r = obs.sum(axis=2) > 0
+    keep_c = obs.sum(axis=1) > 0
+    n_r, n_c = keep_r.sum(axis=1), keep_c.sum(axis=1)
+    expected = _stats.expected_counts(obs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = np.where(obs > 0, obs * np.log(obs / expected), 0.0)
+    g = 2.0 * terms.sum(axis=(1, 2))
+    dof = (n_r - 1) * (n_c - 1)
+    valid = (n_r >= 2) & (n_c >= 2)
+    p = np.full(g.shape, np.nan)
+    p[valid] = _stats.chi2_sf(g[valid], dof[valid])
+    kept = keep_r[:, :, None] & keep_c[:, None, :]
+    small = (np.where(kept, obs, np.inf).min(axis=(1, 2)) < 100) | (
+        np.where(kept, expected, np.inf).min(axis=(1, 2)) < 5)
+    note = ("small counts (a cell under 100 or an expected count under 5): the chi-square p-value is "
+            "unreliable; read pvalue_mc (pass monte_carlo=N)")
+    out = []
+    for k in range(g.shape[0]):
+        if not valid[k]:
+            out.append(dict(statistic=np.nan, pvalue=np.nan, dof=0, pvalue_mc=None, small_counts=True,
+                            note="fewer than two groups or outcome levels"))
+        else:
+            out.append(dict(statistic=float(g[k]), pvalue=float(p[k]), dof=int(dof[k]), pvalue_mc=None,
+                            small_counts=bool(small[k]), note=note if small[k] else ""))
+    return out
 
 
 def _monte_carlo_pvalue(obs: np.ndarray, expected: np.ndarray, n_tables: int, seed_key: int,
