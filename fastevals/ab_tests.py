@@ -525,6 +525,10 @@ def _g_iv(correction, monte_carlo, seed, adjust, backend="auto"):
     return correction, monte_carlo, seed_key, adjust, backend
 
 
+_SMALL_COUNTS_NOTE = ("small counts (a cell under 100 or an expected count under 5): the chi-square p-value is "
+                      "unreliable; read pvalue_mc")
+
+
 def _g_single(observed, correction, monte_carlo, seed_key, backend="auto") -> dict:
     """G-test of one R x C table without empty rows or columns."""
     obs = np.asarray(observed, dtype=np.float64)
@@ -547,8 +551,7 @@ def _g_single(observed, correction, monte_carlo, seed_key, backend="auto") -> di
     if monte_carlo:
         pvalue_mc, used = _monte_carlo_pvalue(obs, expected, monte_carlo, seed_key, backend)
     if small:
-        note = ("small counts (a cell under 100 or an expected count under 5): the chi-square p-value is "
-                "unreliable; read pvalue_mc" + ("" if monte_carlo else " (pass monte_carlo=N)"))
+        note = _SMALL_COUNTS_NOTE + ("" if monte_carlo else " (pass monte_carlo=N)")
     return dict(statistic=g, pvalue=pvalue, dof=dof, expected_freq=expected, observed=observed,
                 correction=correction, pvalue_mc=pvalue_mc, n_monte_carlo=monte_carlo or 0,
                 small_counts=small, note=note, backend=used)
@@ -576,8 +579,7 @@ def _g_segments_plain(counts: np.ndarray) -> list[dict]:
     kept = keep_r[:, :, None] & keep_c[:, None, :]
     small = (np.where(kept, obs, np.inf).min(axis=(1, 2)) < 100) | (
         np.where(kept, expected, np.inf).min(axis=(1, 2)) < 5)
-    note = ("small counts (a cell under 100 or an expected count under 5): the chi-square p-value is "
-            "unreliable; read pvalue_mc (pass monte_carlo=N)")
+    note = _SMALL_COUNTS_NOTE + " (pass monte_carlo=N)"
     out = []
     for k in range(g.shape[0]):
         if not valid[k]:
