@@ -832,9 +832,6 @@ class BootstrapState:
         d["_dask_input"] = None
         return d
 
-    def __setstate__(self, d):
-        self.__dict__.update(d)
-
     def _multinomial_sums(self, V, cc, C):
         a = self.a
         B = a.n_resamples
