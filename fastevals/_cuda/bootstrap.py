@@ -266,8 +266,9 @@ def _w(i, rows, keys, use_keys, k0, k1, K1):
 
 
 @device
-def _auc(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
-    # rows a..e sorted by score ascending; tie_end[i]: end of i's tie block (empty: no ties)
+def _auc_sums(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
+    """(positive weight, negative weight, area) of rows a..e sorted by score ascending, starting
+    with no negatives below; tie_end[i]: end of i's tie block (empty: no ties)."""
     neg_below = 0.0
     area = 0.0
     pos = 0.0
@@ -293,6 +294,12 @@ def _auc(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
             neg_below += bn
             pos += bp
             i = te
+    return pos, neg_below, area
+
+
+@device
+def _auc(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
+    pos, neg_below, area = _auc_sums(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1)
     denom = pos * neg_below
     if denom == 0.0:
         return math.nan
@@ -396,31 +403,7 @@ def _auc_segments_kernel(seed, n_seg, y, tie_end, rows, keys, bounds, part):
         e = bounds[c + 1]
         lo = _segment_start(a, e, s, n_seg, tie_end)
         hi = _segment_start(a, e, s + 1, n_seg, tie_end)
-        neg_below = 0.0
-        area = 0.0
-        pos = 0.0
-        if tie_end.shape[0] == 0:
-            for j in range(lo, hi):
-                wj = _w(j, rows, keys, use_keys, k0, k1, K1)
-                pj = wj * y[j]
-                area += pj * neg_below
-                neg_below += wj - pj
-                pos += pj
-        else:
-            i = lo
-            while i < hi:
-                te = tie_end[i]
-                bp = 0.0
-                bt = 0.0
-                for j in range(i, te):
-                    wj = _w(j, rows, keys, use_keys, k0, k1, K1)
-                    bt += wj
-                    bp += wj * y[j]
-                bn = bt - bp
-                area += bp * (neg_below + 0.5 * bn)
-                neg_below += bn
-                pos += bp
-                i = te
+        pos, neg_below, area = _auc_sums(lo, hi, y, tie_end, rows, keys, use_keys, k0, k1, K1)
         part[s, c, b, 0] = pos
         part[s, c, b, 1] = neg_below
         part[s, c, b, 2] = area
