@@ -1264,7 +1264,10 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
                          resampling, nulls, progress, comparison, backend)
     state = BootstrapState._from_args(args)
     if _dask.wants_dask(data, engine):
-        state, scan = _dask.update_state(state, data, engine=engine, offset_arg="row_offset", filter=filter,
+        # partitions need their first row's global index only when weights are keyed by it (a first
+        # pass counts rows); cluster keys and the categorical shortcut do not depend on it
+        offset_arg = "row_offset" if state.keyed_by_row else None
+        state, scan = _dask.update_state(state, data, engine=engine, offset_arg=offset_arg, filter=filter,
                                          batch_size=batch_size)
         args = dataclasses.replace(args, metrics=state.a.metrics)
         state._dask_input = (data, engine, filter, batch_size)
