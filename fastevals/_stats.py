@@ -8,10 +8,12 @@ adjustment.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
-# scipy.special, not scipy.stats: the distribution objects of scipy.stats cost ~1 ms per call and
-# seconds to import, for the same functions (chi2.sf is chdtrc, norm.sf(z) is ndtr(-z)).
+from . import _special as special
+
+# fastevals._special, not scipy: scipy.stats' distribution objects cost ~1 ms per call, and importing
+# scipy.special costs 0.3-0.4 s of a new process's first answer (chi2.sf is chdtrc, norm.sf(z) is
+# ndtr(-z)); _special computes the same functions (tests/test_special.py compares them).
 
 
 def chi2_sf(x, dof):

@@ -680,7 +680,7 @@ def _ci_level(confidence_level) -> float:
 
 
 def _z(level: float) -> float:
-    from scipy.special import ndtri
+    from ._special import ndtri
 
     return float(ndtri(0.5 + level / 2.0))
 
@@ -974,7 +974,7 @@ def _ips_estimates(rk, pk, n_events, z):
 def _uniform_pvalue(counts: np.ndarray) -> float:
     """Pearson's chi-square goodness of fit of ``counts`` to equal frequencies (closed form:
     scipy.stats.chisquare's wrapper costs milliseconds per call)."""
-    from scipy.special import chdtrc
+    from ._special import chdtrc
 
     expected = counts.sum() / counts.size
     stat = float(np.sum((counts - expected) ** 2) / expected)

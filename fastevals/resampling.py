@@ -20,10 +20,10 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
-from scipy import special, stats
 
 from . import _dask
 from . import _source as src
+from . import _special as special
 from . import metrics as _metrics
 from ._config import PARALLEL_MIN_ROWS
 from ._validation import as_column_list, check_choice, check_int, check_nulls, check_probability, check_seed
@@ -220,6 +220,8 @@ def error_rate_interval(errors: int, n: int, confidence: float = 0.95, method: s
         center = (p + z2 / (2.0 * n)) / denom
         d = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom
         return ProportionInterval(center - d, center + d)
+    from scipy import stats  # Clopper-Pearson only: scipy.stats costs a second to import
+
     low = 0.0 if errors == 0 else float(stats.beta.ppf(alpha / 2.0, errors, n - errors + 1))
     high = 1.0 if errors == n else float(stats.beta.isf(alpha / 2.0, errors + 1, n - errors))
     return ProportionInterval(low, high)

@@ -1,0 +1,128 @@
+"""The few special functions the finalize steps need, without importing scipy.special.
+
+Why: ``import scipy.special`` costs 0.3-0.4 s on the CI machine (it pulls in
+scipy's array-API layer, numpy.f2py and numpy.testing), a third of a new
+process's first A/B answer. The functions here are small and exact enough:
+
+- ``ndtr`` / ``ndtri``: the normal CDF through ``math.erfc`` (as scipy's
+  cephes ``ndtr`` does) and its inverse through ``statistics.NormalDist``
+  (Wichura's AS 241, relative error about 1e-16).
+- ``chdtrc(dof, x)``: the chi-square survival function Q(dof/2, x/2) for
+  integer degrees of freedom, from the closed forms of the regularized upper
+  incomplete gamma function at integer and half-integer a::
+
+      Q(k, y)       = sum_{j<k} e^{-y} y^j / j!
+      Q(k + 1/2, y) = erfc(sqrt y) + sum_{j=1..k} e^{-y} y^(j-1/2) / Gamma(j + 1/2)
+
+  Every term is positive (no cancellation); the sum is taken in log space so
+  that nothing underflows before the result does. Other inputs (non-integer
+  or huge degrees of freedom, or very large arrays) go to scipy.special.
+- ``xlogy(x, y)``: x log y with 0 log y = 0 (NaN y stays NaN), as scipy's.
+
+tests/test_special.py compares each with scipy.special over wide ranges.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+_STD_NORMAL = NormalDist()
+_SQRT1_2 = math.sqrt(0.5)
+#: beyond this many log-space terms in one call, scipy.special is cheaper than the closed form
+_MAX_TERMS = 1 << 20
+_MAX_DOF = 2000
+
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _as_float(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _out(r, like):
+    """A Python float for scalar input (as a NumPy float64), an array otherwise."""
+    r = np.asarray(r, dtype=np.float64)
+    return np.float64(r) if np.ndim(like) == 0 else r
+
+
+def erfc(x):
+    x = _as_float(x)
+    return _out(_erfc(x).astype(np.float64) if x.ndim else math.erfc(float(x)), x)
+
+
+def ndtr(x):
+    """Standard normal CDF, 0.5 erfc(-x / sqrt 2)."""
+    x = _as_float(x)
+    return _out(0.5 * np.asarray(erfc(-x * _SQRT1_2)), x)
+
+
+def _ndtri1(p: float) -> float:
+    if p != p:
+        return math.nan
+    if p <= 0.0:
+        return -math.inf if p == 0.0 else math.nan
+    if p >= 1.0:
+        return math.inf if p == 1.0 else math.nan
+    return _STD_NORMAL.inv_cdf(p)
+
+
+def ndtri(p):
+    """Inverse of the standard normal CDF (NaN outside [0, 1], -inf at 0, inf at 1)."""
+    p = _as_float(p)
+    if p.ndim == 0:
+        return np.float64(_ndtri1(float(p)))
+    return np.array([_ndtri1(v) for v in p.ravel().tolist()], dtype=np.float64).reshape(p.shape)
+
+
+def xlogy(x, y):
+    """x * log(y), 0 where x == 0 and y is not NaN (scipy.special.xlogy)."""
+    x = _as_float(x)
+    y = _as_float(y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = x * np.log(y)
+    r = np.where((x == 0) & ~np.isnan(y), 0.0, r)
+    return _out(r, x if np.ndim(x) >= np.ndim(y) else y)
+
+
+def chdtrc(dof, x):
+    """Chi-square survival function P(X > x) for X ~ chi2(dof) (scipy.special.chdtrc)."""
+    dof_a, x_a = np.broadcast_arrays(_as_float(dof), _as_float(x))
+    scalar = np.ndim(dof) == 0 and np.ndim(x) == 0
+    d = dof_a.ravel()
+    y = 0.5 * x_a.ravel()
+    closed_form = (d.size > 0 and bool(np.all((d >= 1) & (d <= _MAX_DOF) & (d == np.floor(d))))
+                   and d.size * (float(d.max()) // 2 + 1) <= _MAX_TERMS)
+    if not closed_form:
+        from scipy import special  # the general case: any dof, or a lot of work at once
+        r = np.asarray(special.chdtrc(dof_a, x_a), dtype=np.float64)
+        return np.float64(r) if scalar else r
+    half = (d % 2) == 1  # odd dof: a = k + 1/2
+    k = (d // 2).astype(np.int64)  # terms in the sum
+    # term j (one row each): y^e e^-y / Gamma(e + 1) with e = j (even dof, j = 0..k-1)
+    # or e = j - 1/2 (odd dof, j = 1..k)
+    j = np.arange(int(k.max()) + 1, dtype=np.float64)[:, None]
+    e = np.where(half, j - 0.5, j)
+    used = np.where(half, (j >= 1) & (j <= k), j < k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logt = np.where(used, e * np.log(y) - y - _lgamma(e + 1.0), -np.inf)
+        top = logt.max(axis=0)
+        finite = np.isfinite(top)
+        top0 = np.where(finite, top, 0.0)
+        series = np.where(finite, np.exp(logt - top0).sum(axis=0) * np.exp(top0), 0.0)
+        base = np.zeros(d.size)
+        if half.any():
+            base[half] = np.asarray(erfc(np.sqrt(np.maximum(y[half], 0.0))), dtype=np.float64)
+        out = np.minimum(base + series, 1.0)
+    out = np.where(y == 0, 1.0, out)
+    out = np.where(np.isposinf(y), 0.0, out)
+    out = np.where(np.isnan(y) | (y < 0), np.nan, out).reshape(dof_a.shape)
+    return np.float64(out) if scalar else out
+
+
+def _lgamma(v):
+    """math.lgamma elementwise (exact to a few ulp; the arrays here are small)."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.array([math.lgamma(t) for t in v.ravel().tolist()], dtype=np.float64).reshape(v.shape)
