@@ -67,3 +67,17 @@ def test_the_ab_path_does_not_import_scipy_special():
             "print('scipy.special' in sys.modules, 'scipy.stats' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("dof", [1, 2, 3, 4, 7, 20, 361, 2000])
+def test_chdtrc_scalar_form_equals_vector_form_and_scipy(dof):
+    for x in [0.0, 1e-300, 1e-8, 0.3, 1.0, 3.84, float(dof), 2.5 * dof + 10, 700.0, 1400.0, 1e5, np.inf, np.nan]:
+        one = S.chdtrc(dof, x)
+        vec = S.chdtrc(np.array([dof]), np.array([x]))[0]
+        ref = special.chdtrc(dof, x)
+        if np.isnan(ref):
+            assert np.isnan(one) and np.isnan(vec)
+        elif ref > 1e-290:
+            assert one == pytest.approx(ref, rel=1e-11) and vec == pytest.approx(ref, rel=1e-11)
+        else:
+            assert one < 1e-280 and vec < 1e-280
