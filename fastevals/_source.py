@@ -231,6 +231,22 @@ def open_source(data, *, filter=None, batch_size: int | None = None, columns_hin
     )
 
 
+def _array_from_numpy(a: np.ndarray) -> pa.Array:
+    """An Arrow array of a 1-d NumPy array; numbers and booleans without ``pa.array``.
+
+    ``pa.array`` imports pandas on first use (0.4 s of a new process's first answer); numeric
+    arrays become Arrow arrays over the same memory instead (NaN stays a value, as with
+    ``pa.array``), booleans are bit-packed. Other dtypes (strings, objects) go to ``pa.array``.
+    """
+    if a.dtype.kind in "iuf":
+        a = np.ascontiguousarray(a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")))
+        return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [None, pa.py_buffer(a)])
+    if a.dtype.kind == "b":
+        bits = np.packbits(a, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(a), [None, pa.py_buffer(bits)])
+    return pa.array(a)
+
+
 def _table_from_dict(data: dict, columns_hint) -> pa.Table:
     cols = {}
     length = None
@@ -246,8 +262,8 @@ def _table_from_dict(data: dict, columns_hint) -> pa.Table:
             if a.ndim != 1:
                 raise ValueError(f"column {name!r} must be one-dimensional; got shape {a.shape}")
             try:
-                arr = pa.array(a)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                arr = _array_from_numpy(a)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
                 raise TypeError(f"column {name!r} cannot be converted to Arrow: {exc}") from None
         if length is not None and len(arr) != length:
             raise ValueError(f"dict input columns differ in length: column {name!r} has {len(arr)} rows, "
@@ -397,13 +413,35 @@ def _has_nan(arr: pa.Array) -> bool:
 # NumPy views
 
 
+_NUMPY_OF_ARROW = {
+    pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
+    pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32, pa.uint64(): np.uint64,
+    pa.float16(): np.float16, pa.float32(): np.float32, pa.float64(): np.float64,
+}
+
+
 def numeric_view(arr: pa.Array) -> np.ndarray:
-    """A NumPy view of a numeric Arrow array without nulls (booleans become uint8)."""
+    """A NumPy view of a numeric Arrow array without nulls (booleans become uint8 0/1).
+
+    Read from the array's data buffer, not with ``Array.to_numpy``: that imports pandas on
+    first use (0.3-0.4 s of a new process's first answer) when pandas is installed.
+    """
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    if pa.types.is_boolean(arr.type):
-        return np.asarray(arr.to_numpy(zero_copy_only=False)).view(np.uint8)
-    return arr.to_numpy(zero_copy_only=True)
+    t = arr.type
+    n = len(arr)
+    if pa.types.is_boolean(t):
+        if n == 0:
+            return np.zeros(0, dtype=np.uint8)
+        bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
+        return np.unpackbits(bits, count=arr.offset + n, bitorder="little")[arr.offset:]
+    dtype = _NUMPY_OF_ARROW.get(t)
+    if dtype is None:
+        return arr.to_numpy(zero_copy_only=True)
+    if n == 0:
+        return np.zeros(0, dtype=dtype)
+    size = np.dtype(dtype).itemsize
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=n, offset=arr.offset * size)
 
 
 @dataclass
@@ -430,13 +468,13 @@ def local_codes(arr: pa.Array) -> LocalCodes:
     """Local codes of a label column (no nulls)."""
     t = arr.type
     if pa.types.is_dictionary(t):
-        indices = arr.indices.to_numpy(zero_copy_only=True)
+        indices = numeric_view(arr.indices)
         labels = arr.dictionary.to_pylist()
         return LocalCodes(indices, 0, len(labels), labels)
     if pa.types.is_boolean(t):
         return LocalCodes(numeric_view(arr), 0, 2, [False, True])
     if pa.types.is_integer(t):
-        values = arr.to_numpy(zero_copy_only=True)
+        values = numeric_view(arr)
         mm = pc.min_max(arr).as_py()
         lo, hi = mm["min"], mm["max"]
         if hi - lo < _MAX_INT_RANGE:

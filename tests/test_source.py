@@ -261,3 +261,39 @@ def test_pandas_categorical_and_nullable_columns():
     res = fastevals.g_test(df, group="variant", outcome="converted", nulls="drop")
     assert res.rows_dropped == 100
     assert res.observed.sum() == 200
+
+
+def test_numeric_view_reads_arrow_buffers_like_to_numpy():
+    # numeric_view reads the data buffer directly (Array.to_numpy imports pandas): offsets of
+    # sliced arrays, bit-packed booleans at any offset, empty arrays
+    from fastevals._source import numeric_view
+
+    rng = np.random.default_rng(0)
+    arrays = [pa.array(rng.integers(-50, 50, 41).astype(t)) for t in
+              (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)]
+    arrays += [pa.array(rng.normal(size=41).astype(t)) for t in (np.float16, np.float32, np.float64)]
+    arrays += [pa.array(rng.random(41) < 0.5), pa.array(np.zeros(0, dtype=bool)), pa.array(np.zeros(0))]
+    for arr in arrays:
+        for part in (arr, arr.slice(3), arr.slice(5, 20), arr.slice(9, 1), arr.slice(len(arr))):
+            got = numeric_view(part)
+            want = np.asarray(part.to_numpy(zero_copy_only=False))
+            if want.dtype == np.bool_:
+                want = want.view(np.uint8)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+    chunked = pa.chunked_array([pa.array([1, 2], pa.int32()), pa.array([3], pa.int32())])
+    np.testing.assert_array_equal(numeric_view(chunked), [1, 2, 3])
+
+
+def test_dict_of_numpy_arrays_becomes_the_same_arrow_columns():
+    from fastevals._source import _array_from_numpy
+
+    cases = [np.arange(5.0), np.array([1.0, np.nan]), np.arange(7, dtype=np.int8), np.arange(3, dtype=np.uint64),
+             np.array([True, False] * 9), np.arange(10.0)[::2], np.array([1, 2], dtype=">i4"),
+             np.zeros(0), np.arange(4, dtype=np.float32), np.array(["a", "b"]), np.array(["x", "y"], dtype=object)]
+    for a in cases:
+        got = _array_from_numpy(a)
+        want = pa.array(a.astype(a.dtype.newbyteorder("=")) if a.dtype.kind in "iuf" else a)
+        got.validate(full=True)
+        assert got.type == want.type and got.null_count == 0
+        assert repr(got.to_pylist()) == repr(want.to_pylist())  # NaN stays a value, as with pa.array
