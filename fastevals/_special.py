@@ -111,7 +111,8 @@ def chdtrc(dof, x):
     e = np.where(half, j - 0.5, j)
     used = np.where(half, (j >= 1) & (j <= k), j < k)
     with np.errstate(divide="ignore", invalid="ignore"):
-        logt = np.where(used, e * np.log(y) - y - _lgamma(e + 1.0), -np.inf)
+        lgam = np.where(half, _lgamma(j + 0.5), _lgamma(j + 1.0))  # Gamma(e + 1), from (terms, 1) columns
+        logt = np.where(used, e * np.log(y) - y - lgam, -np.inf)
         top = logt.max(axis=0)
         finite = np.isfinite(top)
         top0 = np.where(finite, top, 0.0)
