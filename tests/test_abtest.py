@@ -455,6 +455,47 @@ def test_cell_kernel_equals_slow_twin_serial_and_parallel():
         np.testing.assert_array_equal(x, y)  # same chunking: bit-identical
 
 
+def test_two_group_kernel_equals_general_kernel_and_exact_sums():
+    # two groups without segments take _fold_chunk_split (register lanes, shifted first pass);
+    # the same rows with a third, empty group take the general passes: counts must be equal,
+    # moments equal to ~1e-13, and both equal to exact (math.fsum) sums
+    import math
+
+    rng = np.random.default_rng(13)
+    empty32 = np.empty(0, np.int32)
+    for rows, chunk in [(1, 7), (5, 3), (1_003, 64), (100_003, 1 << 12)]:
+        for off in (0, 5):
+            grp = (rng.integers(0, 2, rows) + off).astype(np.int32)
+            out = (rng.random(rows) < 0.3).astype(np.int8)
+            val = np.where(rng.random(rows) < 0.5, -rng.exponential(3, rows), 1e9 + rng.normal(0, 1e-3, rows))
+            val[rng.random(rows) < 0.2] = 0.0
+            for o, n_out in ((out, 2), (np.empty(0, np.int8), 1)):
+                two = cells.fold_cells_serial(empty32, 0, grp, off, 2, o, 0, n_out, val, 2, chunk)
+                three = cells.fold_cells_serial(empty32, 0, grp, off, 3, o, 0, n_out, val, 3, chunk)
+                np.testing.assert_array_equal(two[0], three[0][:2 * n_out])
+                np.testing.assert_array_equal(two[1], three[1][:2])
+                np.testing.assert_allclose(two[2], three[2][:2], rtol=1e-13)
+                np.testing.assert_allclose(two[3], three[3][:2], rtol=1e-9, atol=1e-12)
+                for k in range(2):
+                    x = val[grp - off == k]
+                    if x.size:
+                        mu = math.fsum(x) / x.size
+                        assert two[2][k] == pytest.approx(mu, rel=1e-14)
+                        assert two[3][k] == pytest.approx(math.fsum((x - mu) ** 2), rel=1e-9, abs=1e-12)
+                par = cells.fold_cells_parallel(empty32, 0, grp, off, 2, o, 0, n_out, val, 2, chunk)
+                for a, b in zip(two, par):
+                    np.testing.assert_array_equal(a, b)
+
+
+def test_two_group_kernel_rejects_nan_and_inf():
+    for bad in (np.nan, np.inf):
+        x = np.arange(20.0)
+        x[7] = bad
+        with pytest.raises(ValueError, match="non-finite"):
+            fastevals.abtest({"v": np.repeat(["a", "b"], 10), "o": np.arange(20) % 2 == 0, "x": x},
+                             group="v", outcome="o", value="x")
+
+
 def test_one_thread_equals_n_threads_bitwise():
     rng = np.random.default_rng(11)
     rows = _config.PARALLEL_MIN_ROWS + 12_345
