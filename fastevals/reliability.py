@@ -624,40 +624,47 @@ class CalibrationState:
         self.count, self.stats, self.boot = cnt, st, bt
 
     # -- reading a batch
+    def _label_view(self, batch):
+        y = src.numeric_view(batch.column(self.spec.label))
+        if y.dtype == np.int8:
+            y = y.view(np.uint8)  # same kernel as booleans (-1 becomes 255: still "not 0/1")
+        if self.spec.n_classes is not None and y.dtype.kind == "f":
+            raise TypeError(f"column {self.spec.label!r} (given as `label`) must hold integer class indices "
+                            f"0..{self.spec.n_classes - 1} for multiclass input; got floats")
+        return y
+
+    def _class_probabilities(self, batch):
+        """Multiclass: ``(matrix, columns)``, one of them None: the C-contiguous (rows, classes) view
+        of a fixed-size-list column, or the per-class column views."""
+        spec = self.spec
+        k = spec.n_classes
+        if not spec.list_column:
+            return None, [src.numeric_view(batch.column(c)) for c in spec.prob]
+        arr = batch.column(spec.prob[0])
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        flat = arr.flatten() if arr.offset == 0 else arr.values.slice(arr.offset * k, len(arr) * k)
+        if flat.null_count:
+            raise ValueError(f"column {spec.prob[0]!r} (given as `prob`) has null class probabilities")
+        return np.ascontiguousarray(src.numeric_view(flat).reshape(len(arr), k)), None
+
     def _curves(self, batch):
         """Per-curve (p, y, target) arrays of a batch, validated for the multiclass checks."""
         spec = self.spec
-        y = src.numeric_view(batch.column(spec.label))
-        if y.dtype == np.int8:
-            y = y.view(np.uint8)  # same kernel as booleans (-1 becomes 255: still "not 0/1")
+        y = self._label_view(batch)
         if spec.n_classes is None:
             return [(src.numeric_view(batch.column(spec.prob[0])), y, -1)], y
         k = spec.n_classes
-        if y.dtype.kind == "f":
-            raise TypeError(f"column {spec.label!r} (given as `label`) must hold integer class indices "
-                            f"0..{k - 1} for multiclass input; got floats")
-        if spec.list_column:
-            arr = batch.column(spec.prob[0])
-            if isinstance(arr, pa.ChunkedArray):
-                arr = arr.combine_chunks()
-            flat = arr.flatten() if arr.offset == 0 else arr.values.slice(arr.offset * k, len(arr) * k)
-            if flat.null_count:
-                raise ValueError(f"column {spec.prob[0]!r} (given as `prob`) has null class probabilities")
-            mat = src.numeric_view(flat).reshape(len(arr), k)
-            cols = None
-        else:
-            cols = [src.numeric_view(batch.column(c)) for c in spec.prob]
-            mat = None
+        mat, cols = self._class_probabilities(batch)
         kern = _k()
         top = kern.top_label_parallel if len(y) >= PARALLEL_MIN_ROWS else kern.top_label_serial
+        if mat is None:
+            mat = np.column_stack(cols)
         if spec.multiclass == "top-label":
-            if mat is None:
-                mat = np.column_stack(cols)
             conf, correct, bad = top(mat, y, k, ROW_SUM_TOL, spec.check_rows, CHUNK_ROWS)
             self._raise_flags(bad, k)
             return [(conf, correct, -1)], y
-        mat_check = np.column_stack(cols) if mat is None else mat
-        _, _, bad = top(mat_check, y, k, ROW_SUM_TOL, spec.check_rows, CHUNK_ROWS)
+        _, _, bad = top(mat, y, k, ROW_SUM_TOL, spec.check_rows, CHUNK_ROWS)
         self._raise_flags(bad, k)
         if cols is None:
             cols = [np.ascontiguousarray(mat[:, j]) for j in range(k)]
@@ -734,17 +741,21 @@ class CalibrationState:
         if n == 0:
             return
         row0 = self.rows if row_offset is None else int(row_offset)
+        kern = _k()
+        if self.backend_used is None:
+            from ._cuda.backend import resolve_backend
+
+            self.backend_used = resolve_backend(self.backend, n * self.spec.n_curves)
+        if self.spec.multiclass == "top-label" and self.backend_used == "cpu" and not self.n_resamples:
+            self._update_top_label(batch)
+            self.rows = max(self.rows, row0 + n)
+            return
         curves, _ = self._curves(batch)
         w = self._weights(batch)
         seg = self._segment_codes(batch)
         self._grow(self.n_segments)
-        kern = _k()
         n_cells = self.count.shape[1]
         fold = kern.fold_bins_parallel if n >= PARALLEL_MIN_ROWS else kern.fold_bins_serial
-        if self.backend_used is None:
-            from ._cuda.backend import resolve_backend
-
-            self.backend_used = resolve_backend(self.backend, n * len(curves))
         if self.backend_used == "cuda":
             from ._cuda import calibration as cuda_kern
 
@@ -765,6 +776,24 @@ class CalibrationState:
                 cells, obs = kern.assign_cells(p, y, target, seg, self.n_bins, inner, lut, uni, CHUNK_ROWS)
                 kern.bootstrap_sums(p, cells, obs, w, row0, np.uint64(self.seed), self.n_resamples, self.boot[c])
         self.rows = max(self.rows, row0 + n)
+
+    def _update_top_label(self, batch) -> None:
+        """Top-label on the CPU without bootstrap: max/argmax, the multiclass checks and the binning
+        in one kernel pass (the confidences are never materialized)."""
+        k = self.spec.n_classes
+        y = self._label_view(batch)
+        mat, cols = self._class_probabilities(batch)
+        if mat is None:
+            mat = np.column_stack(cols)
+        w = self._weights(batch)
+        seg = self._segment_codes(batch)
+        self._grow(self.n_segments)
+        kern = _k()
+        fold = kern.fold_top_label_parallel if len(y) >= PARALLEL_MIN_ROWS else kern.fold_top_label_serial
+        cnt, st, bad = fold(mat, y, k, ROW_SUM_TOL, self.spec.check_rows, w, seg, self.n_bins, self._inner[0],
+                            self._lut[0], self._uniform[0], self._shift[0], self.count.shape[1], CHUNK_ROWS)
+        self._raise_flags(bad, k)
+        kern.merge_into(self.count[0], self.stats[0], cnt, st)
 
     def _compatible(self, other: CalibrationState) -> None:
         if not isinstance(other, CalibrationState):
@@ -920,7 +949,7 @@ def _wilson(phat, n, z):
 
 
 def _curve(edges, cnt, st, boot, label, confidence, weighted):
-    from scipy.special import ndtri
+    from ._special import ndtri
 
     kern = _k()
     w = st[:, kern.W]

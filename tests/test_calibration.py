@@ -390,6 +390,103 @@ def test_multiclass_checks():
         fc.calibration(one, prob="P", label="y")
 
 
+
+def twin_multiclass_flags(P, y, tol=fc.ROW_SUM_TOL):
+    """The three multiclass counts as plain NumPy: rows with a probability outside [0, 1] or NaN,
+    labels outside the classes, rows whose sequential sum is off by more than tol."""
+    k = P.shape[1]
+    bad_p = int(np.sum(~np.all((P >= 0) & (P <= 1), axis=1)))
+    bad_y = int(np.sum((y < 0) | (y >= k)))
+    sums = np.zeros(len(P))
+    with np.errstate(invalid="ignore"):  # inf - inf
+        for j in range(k):  # in class order, like the kernel
+            sums = sums + P[:, j]
+    return bad_p, bad_y, int(np.sum(np.abs(sums - 1.0) > tol))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("segmented", [False, True])
+@pytest.mark.parametrize("uniform", [True, False])
+def test_top_label_fused_fold_equals_materialized(weighted, segmented, uniform):
+    # the fused kernel (max/argmax, checks and binning in one pass) against materialized
+    # confidences folded by the binary kernel: same counts and flags, same sums
+    P, y, _ = make_multiclass(5000, 5, seed=40)
+    rng = np.random.default_rng(41)
+    P[7] = [np.nan, 0.5, 0.5, 0.0, 0.0]
+    P[8] = [1.5, -0.5, 0.0, 0.0, 0.0]
+    P[9] = [-1e-300, 0.2, 0.3, 0.5, 0.0]
+    P[10] = [np.inf, -np.inf, 0.0, 0.0, 0.0]
+    P[11] = [0.25, 0.25, 0.25, 0.25, 0.25]
+    P[12] = [0.0, 0.4, 0.4, 0.2, 0.0]  # tied max: the first one wins
+    P[13] = [-0.0, 0.0, 1.0, 0.0, 0.0]
+    y = y.copy()
+    y[20] = 5
+    y[21] = -1
+    w = rng.random(len(y)) if weighted else np.empty(0)
+    seg = rng.integers(0, 3, len(y)) if segmented else np.empty(0, np.int64)
+    n_bins = 10
+    edges = np.linspace(0, 1, n_bins + 1) if uniform else np.r_[0, np.sort(rng.random(n_bins - 1)), 1]
+    inner = np.ascontiguousarray(edges[1:-1])
+    shift = kern.uniform_shift(n_bins) if uniform else (edges[:-1] + edges[1:]) / 2
+    n_cells = n_bins * (3 if segmented else 1)
+    args = (n_bins, inner, kern.bin_lookup(inner), uniform, shift, n_cells, 1000)
+    conf, correct, flags = kern.top_label_serial(P, y, 5, fc.ROW_SUM_TOL, True, 1000)
+    assert tuple(flags) == twin_multiclass_flags(P, y)
+    np.testing.assert_array_equal(conf[14:], P[14:].max(axis=1))
+    np.testing.assert_array_equal(correct[14:], P[14:].argmax(axis=1) == y[14:])
+    assert correct[12] == (y[12] == 1)
+    cnt, st, _, _ = kern.fold_bins_serial(conf, correct, -1, w, seg, *args)
+    for fold in (kern.fold_top_label_serial, kern.fold_top_label_parallel):
+        cnt_f, st_f, flags_f = fold(P, y, 5, fc.ROW_SUM_TOL, True, w, seg, *args)
+        np.testing.assert_array_equal(flags_f, flags)
+        np.testing.assert_array_equal(cnt_f, cnt)
+        np.testing.assert_array_equal(st_f, st)
+    _, _, flags_nc = kern.fold_top_label_serial(P, y, 5, fc.ROW_SUM_TOL, False, w, seg, *args)
+    assert tuple(flags_nc) == twin_multiclass_flags(P, y)[:2] + (0,)
+
+
+def test_top_label_public_paths_agree_and_report_bad_rows():
+    P, y, table = make_multiclass(4000, 4, seed=42)
+    w = np.random.default_rng(43).random(len(y))
+    table = table.append_column("w", pa.array(w))
+    # fused on the CPU; with n_resamples the confidences are materialized for the bootstrap
+    fused = fc.calibration(table, prob="P", label="y", weights="w")
+    boot = fc.calibration(table, prob="P", label="y", weights="w", n_resamples=3, seed=1)
+    np.testing.assert_array_equal(fused.curve.count, boot.curve.count)
+    np.testing.assert_allclose(fused.ece, boot.ece, rtol=1e-12)
+    np.testing.assert_allclose(fused.brier, boot.brier, rtol=1e-12)
+    conf = P.max(axis=1)
+    correct = (P.argmax(axis=1) == y).astype(np.int64)
+    tw = twin_scalars(conf, correct, fused.edges, w)
+    np.testing.assert_allclose(fused.ece, tw["ece"], rtol=1e-10)
+    np.testing.assert_allclose(fused.brier, tw["brier"], rtol=1e-10)
+    bad = P.copy()
+    bad[3, 1] = np.nan
+    bad[9, 0] = 1.25
+    bad[11, 2] = -0.5
+    bt = table.set_column(0, "P", pa.FixedSizeListArray.from_arrays(pa.array(bad.ravel()), 4))
+    for kw in ({}, {"n_resamples": 2}, {"strategy": "quantile"}):
+        with pytest.raises(ValueError, match=r"3 row\(s\) with a probability outside \[0, 1\] or NaN"):
+            fc.calibration(bt, prob="P", label="y", **kw)
+
+
+def test_top_label_same_on_one_and_many_threads():
+    P, y, table = make_multiclass(PARALLEL_MIN_ROWS + 4321, 3, seed=44)
+    before = get_num_threads()
+    try:
+        set_num_threads(1)
+        one = fc.calibration(table, prob="P", label="y")
+        set_num_threads(before)
+        many = fc.calibration(table, prob="P", label="y")
+    finally:
+        set_num_threads(before)
+    np.testing.assert_array_equal(one.curve.count, many.curve.count)
+    assert one.ece == many.ece and one.brier == many.brier
+    prob_true, prob_pred = calibration_curve(P.argmax(axis=1) == y, P.max(axis=1), n_bins=15)
+    np.testing.assert_allclose(many.curve.sklearn_curve()[0], prob_true, rtol=RTOL)
+    np.testing.assert_allclose(many.curve.sklearn_curve()[1], prob_pred, rtol=RTOL)
+
+
 # ----------------------------------------------------------------------------------------------------
 # segments and bootstrap
 
