@@ -402,7 +402,7 @@ class ABTestState:
             cols["backend"] = [r.get("backend", "cpu") for r in rows]
         cols["small_counts"] = [bool(r["small_counts"]) for r in rows]
         cols["note"] = [r.get("note", "") for r in rows]
-        return ABTable(pa.table(cols), "g_test", adjust, srm, self.rows_dropped)
+        return ABTable(src.arrow_table(cols), "g_test", adjust, srm, self.rows_dropped)
 
     def z_test(self, *, control=None, kind="mean", alternative="two-sided", margin=0.0, confidence=0.95,
                adjust="holm", expected_split=None, srm_threshold: float = 0.001):
@@ -470,7 +470,7 @@ class ABTestState:
         cols["pvalue"] = r["pvalue"].tolist()
         cols["pvalue_adjusted"] = _stats.adjust_pvalues(r["pvalue"], adjust).tolist()
         cols["note"] = notes.tolist()
-        return ABTable(pa.table(cols), f"z_test[{kind}]", adjust, srm, self.rows_dropped)
+        return ABTable(src.arrow_table(cols), f"z_test[{kind}]", adjust, srm, self.rows_dropped)
 
     def _check_binary(self):
         if self.non_binary_value is not None:

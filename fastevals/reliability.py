@@ -214,24 +214,20 @@ class CalibrationResult:
                 nb = len(c.count)
                 cols = {}
                 if self.segments is not None:
-                    cols["segment"] = pa.array([seg] * nb)
+                    cols["segment"] = src.arrow_array([seg] * nb)
                 if self.multiclass == "classwise":
-                    cols["class"] = pa.array([c.label] * nb)
+                    cols["class"] = src.arrow_array([c.label] * nb)
                 band = c.band or Interval(np.full(nb, np.nan), np.full(nb, np.nan))
-                cols.update({
-                    "bin": pa.array(np.arange(nb, dtype=np.int64)),
-                    "lower": pa.array(c.edges[:-1]),
-                    "upper": pa.array(c.edges[1:]),
-                    "count": pa.array(c.count),
-                    "weight": pa.array(c.weight),
-                    "mean_predicted": pa.array(c.mean_predicted, from_pandas=True),
-                    "observed_frequency": pa.array(c.observed_frequency, from_pandas=True),
-                    "ci_low": pa.array(c.interval.low, from_pandas=True),
-                    "ci_high": pa.array(c.interval.high, from_pandas=True),
-                    "band_low": pa.array(band.low, from_pandas=True),
-                    "band_high": pa.array(band.high, from_pandas=True),
-                })
-                parts.append(pa.table(cols))
+                plain = {"bin": np.arange(nb, dtype=np.int64), "lower": c.edges[:-1], "upper": c.edges[1:],
+                         "count": c.count, "weight": c.weight}
+                # NaN (an empty bin's mean, an interval that does not exist) becomes null
+                nullable = {"mean_predicted": c.mean_predicted, "observed_frequency": c.observed_frequency,
+                            "ci_low": c.interval.low, "ci_high": c.interval.high,
+                            "band_low": band.low, "band_high": band.high}
+                cols.update({k: src.numpy_to_arrow(np.asarray(v)) for k, v in plain.items()})
+                cols.update({k: src.numpy_to_arrow(np.asarray(v, dtype=np.float64), nan_is_null=True)
+                             for k, v in nullable.items()})
+                parts.append(src.arrow_table(cols))
         return pa.concat_tables(parts)
 
     def plot(self, path=None, ax=None, *, kind: str = "points"):

@@ -1376,10 +1376,10 @@ def _table(results, args):
     cols["standard_error"] = [r.standard_error for r in results]
     cols["n_rows"] = [r.n_rows for r in results]
     try:
-        table = pa.table(cols)
+        table = src.arrow_table(cols)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         cols["segment"] = [str(v) for v in cols.get("segment", [])]
-        table = pa.table(cols)
+        table = src.arrow_table(cols)
     return BootstrapTable(table, tuple(results))
 
 

@@ -286,14 +286,42 @@ def test_numeric_view_reads_arrow_buffers_like_to_numpy():
 
 
 def test_dict_of_numpy_arrays_becomes_the_same_arrow_columns():
-    from fastevals._source import _array_from_numpy
+    from fastevals._source import numpy_to_arrow
 
     cases = [np.arange(5.0), np.array([1.0, np.nan]), np.arange(7, dtype=np.int8), np.arange(3, dtype=np.uint64),
              np.array([True, False] * 9), np.arange(10.0)[::2], np.array([1, 2], dtype=">i4"),
              np.zeros(0), np.arange(4, dtype=np.float32), np.array(["a", "b"]), np.array(["x", "y"], dtype=object)]
     for a in cases:
-        got = _array_from_numpy(a)
+        got = numpy_to_arrow(a)
         want = pa.array(a.astype(a.dtype.newbyteorder("=")) if a.dtype.kind in "iuf" else a)
         got.validate(full=True)
         assert got.type == want.type and got.null_count == 0
         assert repr(got.to_pylist()) == repr(want.to_pylist())  # NaN stays a value, as with pa.array
+
+
+def test_result_tables_match_pa_table_without_pandas():
+    # result tables are built by arrow_table / arrow_array (pa.array imports pandas); the same
+    # types and values as pa.table, None as null, and pa.array's own path for anything else
+    from fastevals._source import arrow_array, arrow_table, numpy_to_arrow
+
+    cases = [
+        {"f": [1.0, 2.5, float("nan")], "i": [1, 2, 3], "s": ["x", "é", ""], "b": [True, False, True]},
+        {"f": [1, 2.5, np.float64(3)], "i": [np.int64(1), 2, 3], "b": [np.bool_(True), False, True],
+         "a": np.arange(3.0), "ai": np.arange(3), "ab": np.array([True, False, True])},
+        {"s": ["a", None, "c"], "f": [None, 1.0, 2.0], "i": [None, 1, None], "b": [None, None, True]},
+        {"n": [None, None, None], "t": [(1, 2), (3, 4), (5, 6)]},
+        {"e": [], "e2": np.zeros(0)},
+    ]
+    for cols in cases:
+        want = pa.table(cols)
+        got = arrow_table(cols)
+        assert got.schema == want.schema
+        assert repr(got.to_pylist()) == repr(want.to_pylist())
+        for name in cols:
+            got.column(name).validate(full=True)
+    assert arrow_array(["a", None]).null_count == 1
+    with pytest.raises(OverflowError):  # beyond int64: pa.array's own error
+        arrow_array([1, 2 ** 64, 3])
+    x = np.array([0.5, np.nan, 2.0])
+    assert numpy_to_arrow(x, nan_is_null=True).equals(pa.array(x, from_pandas=True))
+    assert numpy_to_arrow(x).null_count == 0
