@@ -231,27 +231,30 @@ def open_source(data, *, filter=None, batch_size: int | None = None, columns_hin
     )
 
 
-def numpy_to_arrow(a: np.ndarray, nan_is_null: bool = False) -> pa.Array:
+def numpy_to_arrow(a: np.ndarray, *, nan_is_null: bool = False, valid: np.ndarray | None = None) -> pa.Array:
     """An Arrow array of a 1-d NumPy array; numbers and booleans without ``pa.array``.
 
     ``pa.array`` imports pandas on first use (0.4 s of a new process's first answer); numeric
-    arrays become Arrow arrays over the same memory instead (NaN stays a value, as with
-    ``pa.array``, or becomes null with ``nan_is_null``, as with ``from_pandas=True``), booleans
-    are bit-packed. Other dtypes (strings, objects) go to ``pa.array``.
+    arrays become Arrow arrays over the same memory instead, booleans are bit-packed. NaN stays
+    a value, as with ``pa.array``, or becomes null with ``nan_is_null`` (as with
+    ``from_pandas=True``); ``valid`` (booleans) marks the other nulls. Other dtypes (strings,
+    objects) go to ``pa.array``.
     """
-    if a.dtype.kind in "iuf":
-        a = np.ascontiguousarray(a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")))
-        mask, nulls = None, 0
-        if nan_is_null and a.dtype.kind == "f":
-            ok = ~np.isnan(a)
-            nulls = len(a) - int(np.count_nonzero(ok))
-            if nulls:
-                mask = pa.py_buffer(np.packbits(ok, bitorder="little"))
-        return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [mask, pa.py_buffer(a)], null_count=nulls)
-    if a.dtype.kind == "b":
-        bits = np.packbits(a, bitorder="little")
-        return pa.Array.from_buffers(pa.bool_(), len(a), [None, pa.py_buffer(bits)])
-    return pa.array(a)
+    kind = a.dtype.kind
+    if kind not in "biuf":
+        return pa.array(a)
+    if nan_is_null and kind == "f":
+        valid = ~np.isnan(a) if valid is None else valid & ~np.isnan(a)
+    mask, nulls = None, 0
+    if valid is not None:
+        nulls = len(a) - int(np.count_nonzero(valid))
+        if nulls:
+            mask = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if kind == "b":
+        bits = pa.py_buffer(np.packbits(a, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), len(a), [mask, bits], null_count=nulls)
+    a = np.ascontiguousarray(a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")))
+    return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [mask, pa.py_buffer(a)], null_count=nulls)
 
 
 def arrow_array(values: list) -> pa.Array:
@@ -259,7 +262,6 @@ def arrow_array(values: list) -> pa.Array:
     booleans or strings, None as null), without pa.array's pandas import; any other list goes
     to pa.array."""
     n = len(values)
-    valid = [v is not None for v in values]
     present = [v for v in values if v is not None]
     if not present:
         return pa.array(values)
@@ -276,21 +278,17 @@ def arrow_array(values: list) -> pa.Array:
         dtype, fill = str, ""
     if fill is None:
         return pa.array(values)
-    mask = None if len(present) == n else pa.py_buffer(np.packbits(np.array(valid), bitorder="little"))
-    filled = values if mask is None else [fill if v is None else v for v in values]
+    valid = None if len(present) == n else np.array([v is not None for v in values])
+    filled = values if valid is None else [fill if v is None else v for v in values]
     if dtype is not str:
-        data = np.array(filled, dtype=dtype)
-        if dtype is np.bool_:
-            buf = pa.py_buffer(np.packbits(data, bitorder="little"))
-            return pa.Array.from_buffers(pa.bool_(), n, [mask, buf], null_count=n - len(present))
-        return pa.Array.from_buffers(pa.from_numpy_dtype(data.dtype), n, [mask, pa.py_buffer(data)],
-                                     null_count=n - len(present))
+        return numpy_to_arrow(np.array(filled, dtype=dtype), valid=valid)
     encoded = [v.encode("utf-8") for v in filled]
     ends = np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n))
     if ends[-1] >= (1 << 31):
         return pa.array(values)
     offsets = np.zeros(n + 1, dtype=np.int32)
     offsets[1:] = ends
+    mask = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
     return pa.Array.from_buffers(pa.string(), n, [mask, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
                                  null_count=n - len(present))
 
