@@ -1,8 +1,10 @@
 """The few special functions the finalize steps need, without importing scipy.special.
 
-Why: ``import scipy.special`` costs 0.3-0.4 s on the CI machine (it pulls in
-scipy's array-API layer, numpy.f2py and numpy.testing), a third of a new
-process's first A/B answer. The functions here are small and exact enough:
+Why: a new process's first answer pays for every import on its path. On the
+2-core CI machine ``import scipy.special`` costs ~0.1 s beyond the scipy.linalg
+that numba imports anyway, and ``scipy.stats`` (which the bootstrap module used
+to import for one function) 1.1-1.2 s more. The functions here are small and
+exact enough:
 
 - ``ndtr`` / ``ndtri``: the normal CDF through ``math.erfc`` (as scipy's
   cephes ``ndtr`` does) and its inverse through ``statistics.NormalDist``

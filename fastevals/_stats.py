@@ -11,8 +11,8 @@ import numpy as np
 
 from . import _special as special
 
-# fastevals._special, not scipy: scipy.stats' distribution objects cost ~1 ms per call, and importing
-# scipy.special costs 0.3-0.4 s of a new process's first answer (chi2.sf is chdtrc, norm.sf(z) is
+# fastevals._special, not scipy: scipy.stats' distribution objects cost ~1 ms per call and a second to
+# import, scipy.special ~0.1 s of a new process's first answer (chi2.sf is chdtrc, norm.sf(z) is
 # ndtr(-z)); _special computes the same functions (tests/test_special.py compares them).
 
 
