@@ -165,9 +165,9 @@ def _cluster_keys(arr) -> np.ndarray:
         arr = arr.combine_chunks()
     t = arr.type
     if pa.types.is_dictionary(t):
-        return _cluster_keys(arr.dictionary)[arr.indices.to_numpy(zero_copy_only=False)]
+        return _cluster_keys(arr.dictionary)[src.numeric_view(arr.indices)]
     if pa.types.is_integer(t):
-        return kp.hash_keys_int(np.ascontiguousarray(arr.to_numpy(zero_copy_only=False).astype(np.int64)))
+        return kp.hash_keys_int(src.numeric_view(arr).astype(np.int64))
     if pa.types.is_boolean(t):
         return kp.hash_keys_int(src.numeric_view(arr).astype(np.int64))
     if pa.types.is_string(t) or pa.types.is_large_string(t):
