@@ -1136,7 +1136,7 @@ def calibration(data, *, prob, label, n_bins: int = 15, strategy="uniform", weig
     """
     nulls = check_nulls(nulls)
     confidence = check_probability("confidence", confidence)
-    n_resamples = check_int("n_resamples", n_resamples, low=0)
+    n_resamples = check_int("n_resamples", n_resamples, low=0, high=2**32)
     multiclass = check_choice("multiclass", multiclass, _MULTICLASS)
     by_cols = as_column_list("by", by)
     if weights is not None and not isinstance(weights, str):

@@ -39,6 +39,8 @@ _RESAMPLING = ("poisson", "multinomial")
 _COMPARISONS = ("difference", "relative", "both")
 # rows of a multinomial weight block (replicates x rows): bounds its memory
 _MULTINOMIAL_BLOCK = 1 << 22
+#: replicates 0 .. 2**32 - 1 have distinct weight streams (the scheme's 32-bit replicate words)
+MAX_RESAMPLES = 2**32
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,8 @@ def poisson_weights(n_rows: int | None = None, n_resamples: int = 1, seed: int =
     from ._kernels import poisson as kp
 
     seed = check_seed("seed", seed)
-    n_resamples = check_int("n_resamples", n_resamples, low=1)
+    n_resamples = check_int("n_resamples", n_resamples, low=1, high=MAX_RESAMPLES)
+    first_replicate = check_int("first_replicate", first_replicate, low=0, high=MAX_RESAMPLES - n_resamples)
     if keys is not None:
         k = _cluster_keys(pa.array(np.asarray(keys)) if not isinstance(keys, pa.Array) else keys)
         return kp.weight_matrix(np.uint64(seed), first_replicate, n_resamples, 0, 0, k)
@@ -323,7 +326,7 @@ def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, gr
     names = [m.name for m in ms]
     if len(set(names)) != len(names):
         raise ValueError(f"`metric` lists the same metric twice: {names!r}")
-    n_resamples = check_int("n_resamples", n_resamples, low=2)
+    n_resamples = check_int("n_resamples", n_resamples, low=2, high=MAX_RESAMPLES)
     confidence = check_probability("confidence", confidence)
     method = check_choice("method", method, _METHODS)
     seed = check_seed("seed", seed)

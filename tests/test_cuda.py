@@ -108,8 +108,8 @@ def test_resolve_backend(cuda, monkeypatch):
 # Poisson bootstrap weights
 
 
-def _scheme_v2_bits(seed, b, counters):
-    """The 32 uniform bits of the weight scheme (v2), written from its description in NumPy."""
+def _scheme_v3_bits(seed, b, counters):
+    """The 32 uniform bits of the weight scheme (v3), written from its description with Python ints."""
     m64 = (1 << 64) - 1
 
     def mix(z):
@@ -124,17 +124,21 @@ def _scheme_v2_bits(seed, b, counters):
         x = (x * 0x735A2D97) & 0xFFFFFFFF
         return x ^ (x >> 15)
 
-    sb = mix((mix(seed) + (b + 1) * 0x9E3779B97F4A7C15) & m64)
-    k0, k1 = sb & 0xFFFFFFFF, sb >> 32
+    def U(key, c):
+        return rnd(rnd((c & 0xFFFFFFFF) ^ (key & 0xFFFFFFFF)) ^ rnd((c >> 32) ^ (key >> 32)))
+
+    rk = mix(mix(seed))
+    qk = mix(rk)
+    kb = U(qk, b)
     c = np.asarray(counters, dtype=np.uint64).astype(object)
-    return np.array([rnd(rnd((int(v) & 0xFFFFFFFF) ^ k0) ^ rnd((int(v) >> 32) ^ k1)) for v in c], dtype=np.uint64)
+    return np.array([rnd(U(rk, int(v)) ^ kb) for v in c], dtype=np.uint64)
 
 
-def _scheme_v2_weights(seed, b0, n_rep, counters):
+def _scheme_v3_weights(seed, b0, n_rep, counters):
     from scipy import stats
 
     t = np.round(stats.poisson.cdf(np.arange(12), 1.0) * 2.0**32).astype(np.uint64)
-    return np.stack([(_scheme_v2_bits(seed, b0 + r, counters)[:, None] >= t[None, :]).sum(axis=1)
+    return np.stack([(_scheme_v3_bits(seed, b0 + r, counters)[:, None] >= t[None, :]).sum(axis=1)
                      for r in range(n_rep)]).astype(np.uint8)
 
 
@@ -142,17 +146,17 @@ def test_weights_follow_the_scheme(cuda):
     from fastevals._cuda import bootstrap as gb
 
     # check values published with the scheme
-    assert [hex(int(u)) for u in _scheme_v2_bits(1, 0, range(4))] == ["0xe87bc475", "0xf00dfba8", "0xea5868ee",
-                                                                       "0x6d4428aa"]
+    assert [hex(int(u)) for u in _scheme_v3_bits(1, 0, range(4))] == ["0xe5c34133", "0xf928570d", "0xab672d79",
+                                                                       "0xb6a1d8e6"]
     w = gb.weight_matrix(np.uint64(1), 0, 3, 0, 24, EMPTY_U64)
-    assert w[0].tolist() == [2, 3, 2, 1, 1, 1, 1, 1, 0, 3, 1, 1, 2, 0, 2, 5, 2, 4, 1, 1, 0, 0, 0, 1]
-    assert np.array_equal(w, _scheme_v2_weights(1, 0, 3, np.arange(24)))
+    assert w[0].tolist() == [2, 3, 1, 1, 3, 2, 0, 1, 2, 0, 2, 1, 0, 3, 2, 2, 3, 0, 1, 2, 2, 1, 0, 1]
+    assert np.array_equal(w, _scheme_v3_weights(1, 0, 3, np.arange(24)))
     # rows past 2**32 (the high half of the counter is used) and cluster keys
     big = np.arange(2**32 - 3, 2**32 + 4, dtype=np.uint64)
     assert np.array_equal(gb.weight_matrix(np.uint64(5), 2, 2, 2**32 - 3, 7, EMPTY_U64),
-                          _scheme_v2_weights(5, 2, 2, big))
+                          _scheme_v3_weights(5, 2, 2, big))
     keys = np.array([0, 1, 0x0123456789ABCDEF, 2**64 - 1], dtype=np.uint64)
-    assert np.array_equal(gb.weight_matrix(np.uint64(9), 0, 2, 0, 0, keys), _scheme_v2_weights(9, 0, 2, keys))
+    assert np.array_equal(gb.weight_matrix(np.uint64(9), 0, 2, 0, 0, keys), _scheme_v3_weights(9, 0, 2, keys))
 
 
 def test_weights_equal_the_cpu(cuda):

@@ -68,14 +68,26 @@ def _round32(x):
     return x ^ (x >> np.uint32(15))
 
 
-def _twin_uniform(seed, b, counters):
-    """u(stream_key(seed, b), c) = R(R(lo32(c) ^ k0) ^ R(hi32(c) ^ k1)) for uint64 counters."""
-    sb = _stream_key(seed, b)
-    k0, k1 = np.uint32(sb & 0xFFFFFFFF), np.uint32(sb >> 32)
+def _U(key, counters):
+    """U(K, c) = R(R(lo32(c) ^ lo32(K)) ^ R(hi32(c) ^ hi32(K))) for uint64 counters."""
+    k0, k1 = np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32)
     c = np.asarray(counters, dtype=np.uint64)
     lo = (c & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     hi = (c >> np.uint64(32)).astype(np.uint32)
     return _round32(_round32(lo ^ k0) ^ _round32(hi ^ k1))
+
+
+def _twin_uniform(seed, b, counters):
+    """u = R(h(c) ^ k(b)) with h(c) = U(rk, c), k(b) = U(qk, b), rk = mix64(mix64(seed)), qk = mix64(rk)."""
+    rk = _mix64(_mix64(seed))
+    qk = _mix64(rk)
+    kb = _U(qk, np.array([b], dtype=np.uint64))[0]
+    return _round32(_U(rk, counters) ^ kb)
+
+
+def _scheme_keys(seed):
+    """The kernel's (rk, qk) as NumPy uint64 (numba returns them as Python ints)."""
+    return tuple(np.uint64(k) for k in kp.scheme_keys(np.uint64(seed)))
 
 
 def _twin_weights(seed, b, counters):
@@ -88,6 +100,10 @@ def _twin_weights(seed, b, counters):
 def test_stream_key_matches_twin(seed):
     for b in (0, 1, 2, 999, 2**40):
         assert int(kp.stream_key(np.uint64(seed), b)) == _stream_key(seed, b)
+    rk, qk = _scheme_keys(seed)
+    assert int(rk) == _mix64(_mix64(seed)) and int(qk) == _mix64(_mix64(_mix64(seed)))
+    for b in (0, 1, 2**32 - 1):
+        assert int(kp.replicate_word(qk, b)) == int(_U(int(qk), np.array([b], np.uint64))[0])
 
 
 def test_row_weights_match_numpy_twin_bit_for_bit():
@@ -97,6 +113,15 @@ def test_row_weights_match_numpy_twin_bit_for_bit():
     twin = np.stack([_twin_weights(3, b, rows) for b in range(12)])
     np.testing.assert_array_equal(w, twin)
     assert w.max() >= 7
+
+
+def test_replicates_have_distinct_words():
+    # k(b) = U(qk, b) is a bijection of b below 2**32: no two replicates can repeat each other
+    # (32-bit words drawn at random would collide among 10,000 replicates with probability 1.2%)
+    _, qk = _scheme_keys(17)
+    words = _U(int(qk), np.arange(200_000, dtype=np.uint64))
+    assert np.unique(words).size == words.size
+    assert int(kp.replicate_word(qk, 12345)) == int(words[12345])
 
 
 def test_row_weights_across_the_2_32_boundary():
@@ -111,29 +136,34 @@ def test_row_weights_across_the_2_32_boundary():
                                   np.stack([_twin_weights(12, b, far) for b in range(2)]))
 
 
-def test_key_and_index_weights_match_twin_and_rows():
+def test_key_hashes_and_weights_match_twin_and_rows():
     rng = np.random.default_rng(1)
     keys = rng.integers(0, 2**63, 5000, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    rk, qk = _scheme_keys(21)
+    h = np.empty(5000, np.uint32)
+    kp.key_hashes_into(rk, keys, 0, 5000, h)
+    np.testing.assert_array_equal(h, _U(int(rk), keys))
     out = np.empty(5000, np.int32)
     for b in (0, 7):
-        sb = np.uint64(kp.stream_key(np.uint64(21), b))
-        tot = kp.key_weights_into(sb, keys, 0, 5000, out)
+        tot = kp.hashed_weights_into(kp.replicate_word(qk, b), h, out)
         np.testing.assert_array_equal(out, _twin_weights(21, b, keys))
         assert tot == out.sum()
-        kp.key_weights_into(sb, keys, 100, 300, out)
-        np.testing.assert_array_equal(out[:200], _twin_weights(21, b, keys[100:300]))
-    # a row index is a counter like a key: key, index (any order) and row paths agree
-    rows = np.arange(3000, dtype=np.uint64)
+    h2 = np.empty(200, np.uint32)
+    kp.key_hashes_into(rk, keys, 100, 300, h2)
+    np.testing.assert_array_equal(h2, h[100:300])
+    # a row index is a counter like a key: key (int64 or uint64, any order) and row paths agree
     perm = rng.permutation(3000)
-    sb = np.uint64(kp.stream_key(np.uint64(4), 2))
-    by_row = np.empty(3000, np.int32)
-    assert kp.row_weights_into(sb, 0, 3000, by_row, by_row) == by_row.sum()
-    by_key = np.empty(3000, np.int32)
-    kp.key_weights_into(sb, rows, 0, 3000, by_key)
-    by_index = np.empty(3000, np.float64)
-    kp.index_weights_into(sb, perm.astype(np.uint32), by_index)
-    np.testing.assert_array_equal(by_row, by_key)
-    np.testing.assert_array_equal(by_index, by_row[perm])
+    by_row = np.empty(3000, np.uint32)
+    kp.row_hashes_into(rk, 0, 3000, by_row)
+    by_key = np.empty(3000, np.uint32)
+    kp.key_hashes_into(rk, perm.astype(np.int64), 0, 3000, by_key)
+    np.testing.assert_array_equal(by_key, by_row[perm])
+    # float64 output (the sorted passes) equals int32 output
+    wf = np.empty(3000, np.float64)
+    wi = np.empty(3000, np.int32)
+    kb = kp.replicate_word(qk, 2)
+    assert kp.hashed_weights_into(kb, by_row, wf) == kp.hashed_weights_into(kb, by_row, wi)
+    np.testing.assert_array_equal(wf, wi)
 
 
 def test_seed_and_replicate_do_not_alias():
@@ -198,16 +228,24 @@ def test_weights_do_not_depend_on_start_or_slicing():
     np.testing.assert_array_equal(poisson_weights(1001, 10, seed=5, first_replicate=20), full[20:30])
 
 
-def test_row_weights_into_matches_matrix_for_odd_offsets():
+def test_row_hashes_for_odd_offsets_match_matrix():
     full = poisson_weights(300, 3, seed=9)
+    rk, qk = _scheme_keys(9)
+    h = np.empty(300, np.uint32)
     out = np.empty(300, np.int32)
-    hbuf = np.empty(200, np.uint64)
     for b in range(3):
-        sb = np.uint64(kp.stream_key(np.uint64(9), b))
         for g0 in (0, 1, 5, 100):
             for n in (1, 2, 9, 150):
-                kp.row_weights_into(sb, g0, n, out, hbuf)
+                kp.row_hashes_into(rk, g0, n, h)
+                kp.hashed_weights_into(kp.replicate_word(qk, b), h[:n], out)
                 np.testing.assert_array_equal(out[:n], full[b, g0:g0 + n])
+
+
+def test_replicate_range_is_checked():
+    with pytest.raises(ValueError, match="first_replicate"):
+        poisson_weights(10, 5, seed=1, first_replicate=2**32 - 4)
+    with pytest.raises(ValueError, match="n_resamples"):
+        poisson_weights(10, 2**32 + 1, seed=1)
 
 
 def test_weights_same_on_one_or_many_threads():

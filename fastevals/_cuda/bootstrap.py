@@ -5,9 +5,9 @@
     feature sums.  One pass over the rows folds a tile of up to
     :data:`fastevals._cuda.config.REPLICATES_PER_PASS` replicates (and of
     cells and features, so that each thread's sums fit :data:`LOCAL_SLOTS`
-    local slots): each thread takes rows grid-stride, draws the row's weight
-    in every replicate of the tile from the counter-based hash (the same bits
-    as the CPU, see :mod:`.rng`) and adds into its private sums; a block
+    local slots): each thread takes rows grid-stride, hashes the row once and
+    draws its weight in every replicate of the tile from that hash (the same
+    bits as the CPU, see :mod:`.rng`), adding into its private sums; a block
     reduces them with a shared-memory tree, and the blocks' partial sums are
     added in block order into device arrays that hold the whole result until
     the call returns.  Weight sums are integers, so equal to the CPU's
@@ -16,7 +16,7 @@
 
 :func:`sorted_poisson` (twin of ``sorted_poisson``)
     AUC, average precision or a quantile per (replicate, cell) over rows sorted
-    once, drawing each weight from the hash (nothing stored).  AUC is a sum
+    once, drawing each weight from the rows' hashes (computed once, in sorted order).  AUC is a sum
     over rows given the weighted negatives below each row, so a cell's rows
     are split into segments (at tie-block starts), one thread per (segment,
     cell, replicate) computes each segment's positives, negatives and area,
@@ -38,7 +38,7 @@ from numba import float64, int64, uint32
 from . import config
 from ._jit import cuda, device, kernel, launching
 from ._reduce import block_sum_f64, block_sum_i64
-from .rng import key_weight, replicate_keys, row_weight
+from .rng import replicate_word, row_hash, row_keys, weight
 
 #: per-thread sums one pass keeps: replicates x cells (weights) and x features (values)
 LOCAL_SLOTS = 64
@@ -53,14 +53,10 @@ def _accumulate_kernel(seed, b0, n_rep, g0, n, keys, cells, c0, n_c, V, f0, n_f,
     acc_w = cuda.local.array(LOCAL_SLOTS, int64)
     acc_v = cuda.local.array(LOCAL_SLOTS, float64)
     xv = cuda.local.array(LOCAL_SLOTS, float64)
-    k0s = cuda.local.array(LOCAL_SLOTS, uint32)
-    k1s = cuda.local.array(LOCAL_SLOTS, uint32)
-    K1s = cuda.local.array(LOCAL_SLOTS, uint32)
+    kbs = cuda.local.array(LOCAL_SLOTS, uint32)
     for r in range(n_rep):
-        k0, k1, K1 = replicate_keys(seed, b0 + r)
-        k0s[r] = k0
-        k1s[r] = k1
-        K1s[r] = K1
+        kbs[r] = replicate_word(seed, b0 + r)
+    r0, r1, R1 = row_keys(seed)
     for s in range(n_rep * n_c):
         acc_w[s] = 0
     for s in range(n_rep * n_c * n_f):
@@ -75,11 +71,12 @@ def _accumulate_kernel(seed, b0, n_rep, g0, n, keys, cells, c0, n_c, V, f0, n_f,
                 continue
         for f in range(n_f):
             xv[f] = V[f0 + f, i]
+        if use_keys:
+            h = row_hash(keys[i], r0, r1, R1)
+        else:
+            h = row_hash(g0 + i, r0, r1, R1)
         for r in range(n_rep):
-            if use_keys:
-                w = key_weight(keys[i], k0s[r], k1s[r], K1s[r])
-            else:
-                w = row_weight(g0 + i, k0s[r], k1s[r], K1s[r])
+            w = weight(h, kbs[r])
             if w == 0:
                 continue
             s = r * n_c + c
@@ -104,23 +101,19 @@ MEAN_REPS = 8
 def _mean_kernel(seed, b0, n_rep, g0, n, x, part_w, part_v):
     """The hot case (one cell, one feature, row keys): :data:`MEAN_REPS` replicates per pass, with
     loops of constant length so that keys and sums live in registers."""
-    k0s = cuda.local.array(MEAN_REPS, uint32)
-    k1s = cuda.local.array(MEAN_REPS, uint32)
-    K1s = cuda.local.array(MEAN_REPS, uint32)
+    kbs = cuda.local.array(MEAN_REPS, uint32)
     acc_w = cuda.local.array(MEAN_REPS, int64)
     acc_v = cuda.local.array(MEAN_REPS, float64)
     for r in range(MEAN_REPS):
-        k0, k1, K1 = replicate_keys(seed, b0 + r)
-        k0s[r] = k0
-        k1s[r] = k1
-        K1s[r] = K1
+        kbs[r] = replicate_word(seed, b0 + r)
         acc_w[r] = 0
         acc_v[r] = 0.0
+    r0, r1, R1 = row_keys(seed)
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         xi = x[i]
-        g = g0 + i
+        h = row_hash(g0 + i, r0, r1, R1)
         for r in range(MEAN_REPS):
-            w = row_weight(g, k0s[r], k1s[r], K1s[r])
+            w = weight(h, kbs[r])
             acc_w[r] += w
             acc_v[r] += w * xi
     for r in range(MEAN_REPS):
@@ -228,11 +221,12 @@ def _weights_kernel(seed, b0, g0, keys, out):
     for s in range(cuda.grid(1), n_rep * m, cuda.gridsize(1)):
         r = s // m
         i = s % m
-        k0, k1, K1 = replicate_keys(seed, b0 + r)
+        r0, r1, R1 = row_keys(seed)
         if use_keys:
-            out[r, i] = key_weight(keys[i], k0, k1, K1)
+            h = row_hash(keys[i], r0, r1, R1)
         else:
-            out[r, i] = row_weight(g0 + i, k0, k1, K1)
+            h = row_hash(g0 + i, r0, r1, R1)
+        out[r, i] = weight(h, replicate_word(seed, b0 + r))
 
 
 def weight_matrix(seed, b0, n_rep, g0, n, keys):
@@ -257,16 +251,26 @@ def weight_matrix(seed, b0, n_rep, g0, n, keys):
 # sorted passes: AUC, average precision, quantiles
 
 
-@device
-def _w(i, rows, keys, use_keys, k0, k1, K1):
-    """Weight (float) of sorted position ``i``: its cluster key, or its global row index ``rows[i]``."""
-    if use_keys:
-        return np.float64(key_weight(keys[i], k0, k1, K1))
-    return np.float64(row_weight(rows[i], k0, k1, K1))
+@kernel
+def _hash_kernel(seed, rows, keys, h):
+    """h[i]: the hash of sorted position i (its cluster key, or its global row index rows[i])."""
+    use_keys = keys.shape[0] > 0
+    r0, r1, R1 = row_keys(seed)
+    for i in range(cuda.grid(1), h.shape[0], cuda.gridsize(1)):
+        if use_keys:
+            h[i] = row_hash(keys[i], r0, r1, R1)
+        else:
+            h[i] = row_hash(rows[i], r0, r1, R1)
 
 
 @device
-def _auc_sums(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
+def _w(i, h, kb):
+    """Weight (float) of sorted position ``i`` in the replicate with word ``kb``."""
+    return np.float64(weight(h[i], kb))
+
+
+@device
+def _auc_sums(a, e, y, tie_end, h, kb):
     """(positive weight, negative weight, area) of rows a..e sorted by score ascending, starting
     with no negatives below; tie_end[i]: end of i's tie block (empty: no ties)."""
     neg_below = 0.0
@@ -274,7 +278,7 @@ def _auc_sums(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
     pos = 0.0
     if tie_end.shape[0] == 0:
         for j in range(a, e):
-            wj = _w(j, rows, keys, use_keys, k0, k1, K1)
+            wj = _w(j, h, kb)
             pj = wj * y[j]
             area += pj * neg_below
             neg_below += wj - pj
@@ -286,7 +290,7 @@ def _auc_sums(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
             bp = 0.0
             bt = 0.0
             for j in range(i, te):
-                wj = _w(j, rows, keys, use_keys, k0, k1, K1)
+                wj = _w(j, h, kb)
                 bt += wj
                 bp += wj * y[j]
             bn = bt - bp
@@ -298,8 +302,8 @@ def _auc_sums(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
 
 
 @device
-def _auc(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
-    pos, neg_below, area = _auc_sums(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1)
+def _auc(a, e, y, tie_end, h, kb):
+    pos, neg_below, area = _auc_sums(a, e, y, tie_end, h, kb)
     denom = pos * neg_below
     if denom == 0.0:
         return math.nan
@@ -307,7 +311,7 @@ def _auc(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
 
 
 @device
-def _ap(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
+def _ap(a, e, y, tie_end, h, kb):
     # rows a..e sorted by score descending
     tp = 0.0
     fp = 0.0
@@ -318,7 +322,7 @@ def _ap(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1):
         bp = 0.0
         bt = 0.0
         for j in range(i, te):
-            wj = _w(j, rows, keys, use_keys, k0, k1, K1)
+            wj = _w(j, h, kb)
             bt += wj
             bp += wj * y[j]
         tp += bp
@@ -342,16 +346,16 @@ def _lerp(a, b, t):
 
 
 @device
-def _quantile(a, e, x, q, rows, keys, use_keys, k0, k1, K1):
+def _quantile(a, e, x, q, h, kb):
     # np.quantile(np.repeat(x, w), q) for sorted x and integer weights (weights drawn again per pass)
     total = 0.0
     for i in range(a, e):
-        total += _w(i, rows, keys, use_keys, k0, k1, K1)
+        total += _w(i, h, kb)
     if total == 0.0:
         return math.nan
-    h = total * q + (1.0 - q) - 1.0
-    lo = math.floor(h)
-    frac = h - lo
+    pos = total * q + (1.0 - q) - 1.0
+    lo = math.floor(pos)
+    frac = pos - lo
     if lo >= total - 1.0:
         lo = total - 1.0
         frac = 0.0
@@ -361,7 +365,7 @@ def _quantile(a, e, x, q, rows, keys, use_keys, k0, k1, K1):
     cum = 0.0
     i = a
     while i < e:
-        cum += _w(i, rows, keys, use_keys, k0, k1, K1)
+        cum += _w(i, h, kb)
         if cum > lo:
             break
         i += 1
@@ -371,7 +375,7 @@ def _quantile(a, e, x, q, rows, keys, use_keys, k0, k1, K1):
     if cum > lo + 1.0:
         return _lerp(xa, xa, frac)
     for j in range(i + 1, e):
-        if _w(j, rows, keys, use_keys, k0, k1, K1) != 0.0:
+        if _w(j, h, kb) != 0.0:
             return _lerp(xa, x[j], frac)
     return xa
 
@@ -388,22 +392,21 @@ def _segment_start(a, e, s, n_seg, tie_end):
 
 
 @kernel
-def _auc_segments_kernel(seed, n_seg, y, tie_end, rows, keys, bounds, part):
+def _auc_segments_kernel(seed, n_seg, y, tie_end, h, bounds, part):
     """part[s, c, b] = (positive weight, negative weight, area with no negatives before the
     segment) of segment s of cell c in replicate b.  Neighbouring threads take neighbouring
     replicates of one segment: they read the same rows."""
     _, n_cells, B, _ = part.shape
-    use_keys = keys.shape[0] > 0
     for item in range(cuda.grid(1), n_seg * n_cells * B, cuda.gridsize(1)):
         b = item % B
         c = (item // B) % n_cells
         s = item // (B * n_cells)
-        k0, k1, K1 = replicate_keys(seed, b)
+        kb = replicate_word(seed, b)
         a = bounds[c]
         e = bounds[c + 1]
         lo = _segment_start(a, e, s, n_seg, tie_end)
         hi = _segment_start(a, e, s + 1, n_seg, tie_end)
-        pos, neg_below, area = _auc_sums(lo, hi, y, tie_end, rows, keys, use_keys, k0, k1, K1)
+        pos, neg_below, area = _auc_sums(lo, hi, y, tie_end, h, kb)
         part[s, c, b, 0] = pos
         part[s, c, b, 1] = neg_below
         part[s, c, b, 2] = area
@@ -430,21 +433,20 @@ def _auc_combine_kernel(part, out):
 
 
 @kernel
-def _sorted_kernel(kind, seed, x, y, tie_end, keys, rows, bounds, q, out):
+def _sorted_kernel(kind, seed, x, y, tie_end, h, bounds, q, out):
     B, n_cells = out.shape
-    use_keys = keys.shape[0] > 0
     for s in range(cuda.grid(1), B * n_cells, cuda.gridsize(1)):
         b = s // n_cells
         c = s % n_cells
-        k0, k1, K1 = replicate_keys(seed, b)
+        kb = replicate_word(seed, b)
         a = bounds[c]
         e = bounds[c + 1]
         if kind == 0:
-            out[b, c] = _auc(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1)
+            out[b, c] = _auc(a, e, y, tie_end, h, kb)
         elif kind == 1:
-            out[b, c] = _ap(a, e, y, tie_end, rows, keys, use_keys, k0, k1, K1)
+            out[b, c] = _ap(a, e, y, tie_end, h, kb)
         else:
-            out[b, c] = _quantile(a, e, x, q, rows, keys, use_keys, k0, k1, K1)
+            out[b, c] = _quantile(a, e, x, q, h, kb)
 
 
 def sorted_poisson(kind, seed, B, x, y, tie_end, keys, rows, bounds, q):
@@ -463,26 +465,27 @@ def sorted_poisson(kind, seed, B, x, y, tie_end, keys, rows, bounds, q):
     if out.size == 0:
         return out
     tpb = config.threads_per_block()
-    if kind == 0:
-        widest = int(np.max(np.diff(bounds))) if n_cells else 0
-        n_seg = max(1, min(int(config.MAX_SEGMENTS), widest // max(1, int(config.SORTED_SEGMENT_ROWS))))
-        with launching():
-            d_part = cuda.device_array((n_seg, n_cells, B, 3), dtype=np.float64)
-            d_out = cuda.device_array((B, n_cells), dtype=np.float64)
-            _auc_segments_kernel[config.blocks_for(n_seg * n_cells * B, tpb), tpb](
-                np.uint64(seed), np.int64(n_seg), cuda.to_device(np.ascontiguousarray(y)),
-                cuda.to_device(np.ascontiguousarray(tie_end, dtype=np.int64)),
-                cuda.to_device(np.ascontiguousarray(rows, dtype=np.int64)),
-                cuda.to_device(np.ascontiguousarray(keys, dtype=np.uint64)),
-                cuda.to_device(np.ascontiguousarray(bounds, dtype=np.int64)), d_part)
-            _auc_combine_kernel[config.blocks_for(n_cells * B, tpb), tpb](d_part, d_out)
-            return d_out.copy_to_host()
+    n = int(keys.shape[0]) if keys.shape[0] > 0 else int(np.asarray(rows).shape[0])
     with launching():
+        # the rows' hashes in sorted order, once: each weight is then one round of them
+        d_h = cuda.device_array(max(n, 1), dtype=np.uint32)
+        if n:
+            _hash_kernel[config.blocks_for(n, tpb), tpb](
+                np.uint64(seed), cuda.to_device(np.ascontiguousarray(rows, dtype=np.int64)),
+                cuda.to_device(np.ascontiguousarray(keys, dtype=np.uint64)), d_h)
+        d_y = cuda.to_device(np.ascontiguousarray(y))
+        d_tie = cuda.to_device(np.ascontiguousarray(tie_end, dtype=np.int64))
+        d_bounds = cuda.to_device(np.ascontiguousarray(bounds, dtype=np.int64))
         d_out = cuda.device_array((B, n_cells), dtype=np.float64)
-        _sorted_kernel[config.blocks_for(B * n_cells, tpb), tpb](
-            np.int64(kind), np.uint64(seed), cuda.to_device(np.ascontiguousarray(x, dtype=np.float64)),
-            cuda.to_device(np.ascontiguousarray(y)), cuda.to_device(np.ascontiguousarray(tie_end, dtype=np.int64)),
-            cuda.to_device(np.ascontiguousarray(keys, dtype=np.uint64)),
-            cuda.to_device(np.ascontiguousarray(rows, dtype=np.int64)),
-            cuda.to_device(np.ascontiguousarray(bounds, dtype=np.int64)), np.float64(q), d_out)
+        if kind == 0:
+            widest = int(np.max(np.diff(bounds))) if n_cells else 0
+            n_seg = max(1, min(int(config.MAX_SEGMENTS), widest // max(1, int(config.SORTED_SEGMENT_ROWS))))
+            d_part = cuda.device_array((n_seg, n_cells, B, 3), dtype=np.float64)
+            _auc_segments_kernel[config.blocks_for(n_seg * n_cells * B, tpb), tpb](
+                np.uint64(seed), np.int64(n_seg), d_y, d_tie, d_h, d_bounds, d_part)
+            _auc_combine_kernel[config.blocks_for(n_cells * B, tpb), tpb](d_part, d_out)
+        else:
+            _sorted_kernel[config.blocks_for(B * n_cells, tpb), tpb](
+                np.int64(kind), np.uint64(seed), cuda.to_device(np.ascontiguousarray(x, dtype=np.float64)),
+                d_y, d_tie, d_h, d_bounds, np.float64(q), d_out)
         return d_out.copy_to_host()

@@ -4,17 +4,18 @@
   streams built from it by :mod:`fastevals._kernels.patefield` and
   :mod:`fastevals._kernels.bandits`.
 * The Poisson(1) bootstrap weights of :mod:`fastevals._kernels.poisson`
-  (scheme v2, "32-bit row hash"): :func:`stream_key`, :func:`replicate_keys`,
-  :func:`row_weight` and :func:`key_weight` are the only functions the
-  bootstrap kernels call, so the weight scheme is swapped here and nowhere else.
+  (scheme v3): :func:`row_keys`, :func:`row_hash`, :func:`replicate_word` and
+  :func:`weight` are the only functions the bootstrap kernels call, so the
+  weight scheme is swapped here and nowhere else.
 
-Weight scheme v2.  ``sb = mix64(mix64(seed) + (b + 1) * GOLDEN)`` keys
-replicate ``b``; ``k0, k1`` are its low and high 32 bits.  The 32 uniform bits
-of counter ``c`` (the global row index, or a cluster's 64-bit key) are
-``u = R(R(lo32(c) ^ k0) ^ R(hi32(c) ^ k1))`` with the 32-bit round ``R``
-(xorshift-multiply, two multiplies); for rows below 2**32 the second half is
-the per-replicate constant ``K1 = R(k1)``.  The weight is the number of the
-thresholds ``T[k] = round(2**32 P(X <= k))``, k = 0..11, that ``u`` reaches.
+Weight scheme v3.  With ``rk = mix64(mix64(seed))`` (the row key) and
+``qk = mix64(rk)`` (the replicate key), ``U(K, c) = R(R(lo32(c) ^ lo32(K)) ^
+R(hi32(c) ^ hi32(K)))`` with the 32-bit round ``R`` (xorshift-multiply, two
+multiplies).  A row's hash is ``h(c) = U(rk, c)`` (``c`` its global index or
+its cluster's 64-bit key), replicate ``b``'s word ``k(b) = U(qk, b)``, and the
+weight is the number of the thresholds ``T[k] = round(2**32 P(X <= k))``,
+k = 0..11, that ``R(h(c) ^ k(b))`` reaches.  A thread that folds a row into
+several replicates hashes the row once.
 
 All arithmetic is on uint64 (or uint32) values cast explicitly: numba types a
 mix of signed and unsigned 64-bit integers as float64.
@@ -78,7 +79,7 @@ _T11 = np.uint32(4294967292)
 
 @device
 def stream_key(seed, b):
-    """uint64 key of replicate ``b`` (an integer) under ``seed`` (a uint64)."""
+    """uint64 key of replicate ``b`` (an integer) under ``seed`` (a uint64): the Poisson(lambda) draws' key."""
     return mix64(mix64(seed) + (np.uint64(b) + _ONE) * GOLDEN)
 
 
@@ -90,15 +91,6 @@ def round32(x):
     x = np.uint32(x ^ (x >> _U15))
     x = np.uint32(x * _R2)
     return np.uint32(x ^ (x >> _U15))
-
-
-@device
-def replicate_keys(seed, b):
-    """(k0, k1, K1 = R(k1)) of replicate ``b``: the low and high halves of its stream key."""
-    sb = stream_key(seed, b)
-    k0 = np.uint32(sb & _LOW32)
-    k1 = np.uint32(sb >> _S32)
-    return k0, k1, round32(k1)
 
 
 @device
@@ -124,8 +116,16 @@ def poisson1_fast(u):
 
 
 @device
+def key_words(key):
+    """(k0, k1, K1 = R(k1)) of a 64-bit key: its low and high halves, and U's constant for counters below 2**32."""
+    k0 = np.uint32(key & _LOW32)
+    k1 = np.uint32(key >> _S32)
+    return k0, k1, round32(k1)
+
+
+@device
 def counter_bits(c, k0, k1, K1):
-    """The 32 uniform bits of the uint64 counter ``c`` in the replicate keyed (k0, k1, K1 = R(k1))."""
+    """``U(K, c)`` for the uint64 counter ``c`` and the key words (k0, k1, K1) of :func:`key_words`."""
     lo = np.uint32(c & _LOW32)
     hi = np.uint32(c >> _S32)
     h1 = K1 if hi == 0 else round32(np.uint32(hi ^ k1))
@@ -133,12 +133,26 @@ def counter_bits(c, k0, k1, K1):
 
 
 @device
-def row_weight(g, k0, k1, K1):
-    """Weight of the row with global index ``g`` (an integer >= 0)."""
-    return poisson1_fast(counter_bits(np.uint64(g), k0, k1, K1))
+def row_keys(seed):
+    """Key words (r0, r1, R1) of the row key ``rk = mix64(mix64(seed))``, for :func:`row_hash`."""
+    return key_words(mix64(mix64(seed)))
 
 
 @device
-def key_weight(key, k0, k1, K1):
-    """Weight of a row whose cluster has the 64-bit key ``key`` (a uint64)."""
-    return poisson1_fast(counter_bits(key, k0, k1, K1))
+def replicate_word(seed, b):
+    """``k(b) = U(qk, b)``, ``qk = mix64(mix64(mix64(seed)))``: the 32-bit word of replicate ``b``."""
+    q0, q1, Q1 = key_words(mix64(mix64(mix64(seed))))
+    return counter_bits(np.uint64(b), q0, q1, Q1)
+
+
+@device
+def row_hash(c, r0, r1, R1):
+    """``h(c) = U(rk, c)``: the hash of a row keyed by ``c`` (its global index, or its cluster's
+    uint64 key), from the words of :func:`row_keys`."""
+    return counter_bits(np.uint64(c), r0, r1, R1)
+
+
+@device
+def weight(h, kb):
+    """Poisson(1) weight of the row with hash ``h`` in the replicate with word ``kb``."""
+    return poisson1_fast(round32(np.uint32(h ^ kb)))

@@ -16,13 +16,14 @@ sums are bit-identical for any batching, on 1 or N threads.
 Speed.  numba runs LLVM's loop vectorizer but not its SLP vectorizer, so only
 loops whose iterations are independent become AVX2 code.  Per block of
 ``REP_BLOCK`` replicates and ``ROW_CHUNK`` rows (the chunk stays in cache for
-the block): the weights of a chunk go to a buffer (8 rows an instruction, see
-:mod:`~fastevals._kernels.poisson`, returning their sum, the replicate's
-weight total), then :func:`_lanes_fold` adds them to the 16 lanes with the
+the block): the rows' hashes are computed once for the block, then for each
+replicate the chunk's weights go to a buffer (one 32-bit round a weight, 8
+rows an instruction, see :mod:`~fastevals._kernels.poisson`, returning their
+sum, the replicate's weight total), then :func:`_lanes_fold` adds them to the 16 lanes with the
 lane loop innermost (4 lanes an instruction, 8 rows per lane per step, in row
 order).  The no-ties AUC, a chain of dependent adds within a replicate, runs
 ``AUC_GROUP`` replicates side by side instead, with the weights drawn on the
-fly in sorted order (no gather).
+fly from the rows' hashes, computed once in sorted order (no gather).
 
 Contract:
   accumulate_rows_{serial,parallel}(seed, g0, n, keys, cells, V, wsum, vsum)
@@ -37,20 +38,19 @@ from numba import prange
 
 from .._config import parallel_kernel, serial_kernel
 from .poisson import (
-    high_key,
-    index_weights_into,
-    key_weights_into,
+    hashed_weights_into,
+    key_hashes_into,
     poisson1_flipped,
-    row_weights_into,
+    replicate_word,
+    round32,
+    row_hashes_into,
+    scheme_keys,
     sign_flip,
-    stream_key,
-    stream_words,
-    uniform32,
 )
 
 LANES = 16
 ROW_CHUNK = 4096
-REP_BLOCK = 8
+REP_BLOCK = 16
 #: replicates per pass of the no-ties AUC (the vectorized dimension of that kernel)
 AUC_GROUP = 64
 # rows per step of the vectorized lane fold: SUB rows of each of the 16 lanes
@@ -115,21 +115,23 @@ def _fold_cells(b, g, m, lo, wbuf, cells, V, wsum, vsum):
 
 
 @serial_kernel
-def _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf):
+def _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf, hbuf):
     B = wsum.shape[0]
     b_lo = blk * REP_BLOCK
     b_hi = min(B, b_lo + REP_BLOCK)
     use_keys = keys.shape[0] > 0
     use_cells = cells.shape[0] > 0
+    rk, qk = scheme_keys(seed)
     for lo in range(0, n, ROW_CHUNK):
         m = min(ROW_CHUNK, n - lo)
         g = g0 + lo
+        h = hbuf[:m]
+        if use_keys:
+            key_hashes_into(rk, keys, lo, lo + m, h)
+        else:
+            row_hashes_into(rk, g, m, h)
         for b in range(b_lo, b_hi):
-            sb = stream_key(seed, b)
-            if use_keys:
-                tot = key_weights_into(sb, keys, lo, lo + m, wbuf)
-            else:
-                tot = row_weights_into(sb, g, m, wbuf, wbuf)
+            tot = hashed_weights_into(replicate_word(qk, b), h, wbuf)
             if use_cells:
                 _fold_cells(b, g, m, lo, wbuf, cells, V, wsum, vsum)
             else:
@@ -142,15 +144,17 @@ def accumulate_rows_parallel(seed, g0, n, keys, cells, V, wsum, vsum):
     n_blk = (wsum.shape[0] + REP_BLOCK - 1) // REP_BLOCK
     for blk in prange(n_blk):
         wbuf = np.empty(ROW_CHUNK, dtype=np.int32)
-        _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf)
+        hbuf = np.empty(ROW_CHUNK, dtype=np.uint32)
+        _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf, hbuf)
 
 
 @serial_kernel
 def accumulate_rows_serial(seed, g0, n, keys, cells, V, wsum, vsum):
     n_blk = (wsum.shape[0] + REP_BLOCK - 1) // REP_BLOCK
     wbuf = np.empty(ROW_CHUNK, dtype=np.int32)
+    hbuf = np.empty(ROW_CHUNK, dtype=np.uint32)
     for blk in range(n_blk):
-        _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf)
+        _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf, hbuf)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -239,25 +243,25 @@ def _auc_pass_int(y, tie_end, off, w):
 
 
 @serial_kernel
-def _auc_group_pass(k0, kh, rows32, y, pbuf, area, nb, pos):
+def _auc_group_pass(kb, h, y, pbuf, area, nb, pos):
     # The no-ties AUC of len(k0) replicates in one pass over the sorted rows, weights drawn on the
     # fly: lane r holds replicate r's integer sums (area, negatives below, positives).  A single
     # replicate's pass is a chain of dependent scalar adds; across replicates the lane loops are
     # inner loops and vectorize: the weights 8 replicates to an instruction, the 64-bit area 4
     # (two loops, so the 64-bit one does not narrow the hashing to 4 lanes).
     # The sums are those of _auc_pass_int, so the values are identical.
-    g = k0.shape[0]
-    flip = sign_flip(k0)
+    g = kb.shape[0]
+    flip = sign_flip(kb)
     for r in range(g):
         area[r] = 0
         nb[r] = 0
         pos[r] = 0
-    for j in range(rows32.shape[0]):
-        c = rows32[j]
+    for j in range(h.shape[0]):
+        c = h[j]
         ny = np.uint32(1 - y[j])
         for r in range(g):
             # the weight if row j is positive, 0 if negative: negatives' weights go to nb below
-            pbuf[r] = np.uint32(poisson1_flipped(np.int32(uniform32(k0[r], kh[r], c) ^ flip)))
+            pbuf[r] = np.uint32(poisson1_flipped(np.int32(round32(np.uint32(c ^ kb[r])) ^ flip)))
         if ny:
             for r in range(g):
                 nb[r] = np.uint32(nb[r] + pbuf[r])
@@ -350,18 +354,6 @@ def _sorted_stat(kind, x, y, tie_end, off, w, q):
     return _quantile_pass(x, w, q)
 
 
-@serial_kernel
-def _sorted_weights(sb, keys, rows, rows32, w):
-    # the weights in sorted order, drawn in place (no gather): a row's counter is its cluster key
-    # or its global index; 32-bit indices load 8 to an AVX2 register (64-bit ones, 4)
-    if keys.shape[0] > 0:
-        key_weights_into(sb, keys, 0, keys.shape[0], w)
-    elif rows32.shape[0] == w.shape[0]:
-        index_weights_into(sb, rows32, w)
-    else:
-        key_weights_into(sb, rows, 0, rows.shape[0], w)
-
-
 @parallel_kernel
 def sorted_poisson(kind, seed, B, x, y, tie_end, keys, rows, bounds, q):
     """Statistic per (replicate, cell) over rows sorted within cells.
@@ -375,23 +367,23 @@ def sorted_poisson(kind, seed, B, x, y, tie_end, keys, rows, bounds, q):
     n_cells = bounds.shape[0] - 1
     out = np.empty((B, n_cells), dtype=np.float64)
     ties = tie_end.shape[0] > 0
-    if keys.shape[0] == 0 and n <= 4294967296:
-        rows32 = rows.astype(np.uint32)
+    # the rows' hashes in sorted order, once: each replicate's weights then cost one round a row
+    rk, qk = scheme_keys(seed)
+    h = np.empty(n, dtype=np.uint32)
+    if keys.shape[0] > 0:
+        key_hashes_into(rk, keys, 0, n, h)
     else:
-        rows32 = np.empty(0, dtype=np.uint32)
-    if kind == 0 and not ties and rows32.shape[0] == n and n < 300_000_000:
-        # AUC without ties on row-keyed weights: groups of replicates in one vectorized pass
+        key_hashes_into(rk, rows, 0, n, h)
+    if kind == 0 and not ties and n < 300_000_000:
+        # AUC without ties: groups of replicates in one vectorized pass
         # (weight sums stay below 2**32: at most 12 a row)
         n_grp = (B + AUC_GROUP - 1) // AUC_GROUP
         for gi in prange(n_grp):
             b0 = gi * AUC_GROUP
             m = min(AUC_GROUP, B - b0)
-            k0 = np.empty(m, dtype=np.uint32)
-            kh = np.empty(m, dtype=np.uint32)
+            kb = np.empty(m, dtype=np.uint32)
             for r in range(m):
-                w0, w1 = stream_words(stream_key(seed, b0 + r))
-                k0[r] = w0
-                kh[r] = high_key(w1, np.uint32(0))
+                kb[r] = replicate_word(qk, b0 + r)
             pbuf = np.empty(m, dtype=np.uint32)
             area = np.empty(m, dtype=np.uint64)
             nb = np.empty(m, dtype=np.uint32)
@@ -399,23 +391,23 @@ def sorted_poisson(kind, seed, B, x, y, tie_end, keys, rows, bounds, q):
             for c in range(n_cells):
                 a = bounds[c]
                 e = bounds[c + 1]
-                _auc_group_pass(k0, kh, rows32[a:e], y[a:e], pbuf, area, nb, pos)
+                _auc_group_pass(kb, h[a:e], y[a:e], pbuf, area, nb, pos)
                 for r in range(m):
                     denom = np.float64(pos[r]) * np.float64(nb[r])
                     out[b0 + r, c] = np.nan if denom == 0.0 else np.float64(area[r]) / denom
         return out
     for b in prange(B):
-        sb = stream_key(seed, b)
+        kb = replicate_word(qk, b)
         if kind == 0:
             wi = np.empty(n, dtype=np.int32)
-            _sorted_weights(sb, keys, rows, rows32, wi)
+            hashed_weights_into(kb, h, wi)
             for c in range(n_cells):
                 a = bounds[c]
                 e = bounds[c + 1]
                 out[b, c] = _auc_pass_int(y[a:e], tie_end[a:e] if ties else tie_end, a, wi[a:e])
         else:
             w = np.empty(n, dtype=np.float64)
-            _sorted_weights(sb, keys, rows, rows32, w)
+            hashed_weights_into(kb, h, w)
             for c in range(n_cells):
                 a = bounds[c]
                 e = bounds[c + 1]

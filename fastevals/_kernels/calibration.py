@@ -54,7 +54,7 @@ import numpy as np
 from numba import prange
 
 from .._config import parallel_kernel, serial_kernel
-from .poisson import row_weights_into, stream_key
+from .poisson import hashed_weights_into, replicate_word, row_hashes_into, scheme_keys
 
 N_STATS = 7
 W, MP, MY, M2P, CPY, SW2, SBR = range(N_STATS)
@@ -710,39 +710,48 @@ def assign_cells(p, y, target, seg, n_bins, inner, lut, uniform, chunk):
 
 #: rows whose weights one replicate draws at a time
 BOOT_ROWS = 4096
+#: replicates that share one computation of the rows' hashes
+BOOT_REPS = 8
 
 
 @serial_kernel
-def _boot_replicate(p, cells, obs, w, row0, sb, acc, wbuf, hbuf):
+def _boot_block(p, cells, obs, w, row0, seed, b_lo, b_hi, out, wbuf, hbuf):
     has_w = w.shape[0] > 0
     rows = p.shape[0]
+    rk, qk = scheme_keys(seed)
     for lo in range(0, rows, BOOT_ROWS):
         m = min(BOOT_ROWS, rows - lo)
-        row_weights_into(sb, row0 + lo, m, wbuf, hbuf)
+        h = hbuf[:m]
+        row_hashes_into(rk, row0 + lo, m, h)
         pc = p[lo:lo + m]
         cc = cells[lo:lo + m]
         oc = obs[lo:lo + m]
-        for i in range(m):
-            k = wbuf[i]
-            if k == 0:
-                continue
-            wt = np.float64(k)
-            if has_w:
-                wt *= np.float64(w[lo + i])
-            c = np.uint64(cc[i])
-            acc[c, 0] += wt
-            acc[c, 1] += wt * np.float64(pc[i])
-            acc[c, 2] += wt * oc[i]
+        for b in range(b_lo, b_hi):
+            hashed_weights_into(replicate_word(qk, b), h, wbuf)
+            acc = out[b]
+            for i in range(m):
+                k = wbuf[i]
+                if k == 0:
+                    continue
+                wt = np.float64(k)
+                if has_w:
+                    wt *= np.float64(w[lo + i])
+                c = np.uint64(cc[i])
+                acc[c, 0] += wt
+                acc[c, 1] += wt * np.float64(pc[i])
+                acc[c, 2] += wt * oc[i]
 
 
 @parallel_kernel
 def bootstrap_sums(p, cells, obs, w, row0, seed, n_rep, out):
     """Add replicate sums into out[b, cell, 0:3] = (sum wt, sum wt p, sum wt y), where
     wt = w_i * Poisson1(hash(seed, b, row0 + i)): the weights of the bootstrap engine
-    (:func:`fastevals._kernels.poisson.row_weights_into`), keyed by the global row index.
+    (:mod:`fastevals._kernels.poisson`), keyed by the global row index.
     Each replicate owns its slot and walks rows in order, so the answer does not depend on
     the thread count, the batch size or the partitioning."""
-    for b in prange(n_rep):
+    n_blk = (n_rep + BOOT_REPS - 1) // BOOT_REPS
+    for blk in prange(n_blk):
         wbuf = np.empty(BOOT_ROWS, dtype=np.int32)
-        hbuf = np.empty(BOOT_ROWS // 2 + 2, dtype=np.uint64)
-        _boot_replicate(p, cells, obs, w, row0, stream_key(seed, b), out[b], wbuf, hbuf)
+        hbuf = np.empty(BOOT_ROWS, dtype=np.uint32)
+        b_lo = blk * BOOT_REPS
+        _boot_block(p, cells, obs, w, row0, seed, b_lo, min(n_rep, b_lo + BOOT_REPS), out, wbuf, hbuf)

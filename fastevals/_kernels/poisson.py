@@ -2,13 +2,15 @@
 
 Replicate ``b`` gives the row with key ``c`` the weight::
 
-    w(seed, b, c) = Poisson1(u(stream_key(seed, b), c))
+    w(seed, b, c) = Poisson1(R(h(c) ^ k(b)))
 
 computed from nothing but those three integers, so the weight is the same on
-any thread count, batch size, file split or device; nothing is stored.
+any thread count, batch size, file split or device; nothing is stored.  The
+row's hash ``h(c)`` does not depend on the replicate, so a kernel computes it
+once per row and pays one 32-bit round per weight (scheme v3; v2 paid two).
 
-The scheme, bit for bit
------------------------
+The scheme (v3), bit for bit
+----------------------------
 All arithmetic is unsigned and wraps (mod 2**64 for u64, mod 2**32 for u32);
 ``>>`` is a logical shift, ``lo32(z) = z & 0xFFFFFFFF``, ``hi32(z) = z >> 32``.
 
@@ -19,37 +21,39 @@ All arithmetic is unsigned and wraps (mod 2**64 for u64, mod 2**32 for u32);
        z = (z ^ (z >> 27)) * 0x94D049BB133111EB
        mix64(z) = z ^ (z >> 31)
 
-2. Replicate ``b`` of ``seed`` (both u64) has the 64-bit stream key, computed
-   once per replicate (the only 64-bit arithmetic per replicate)::
-
-       sb = stream_key(seed, b) = mix64(mix64(seed) + (b + 1) * 0x9E3779B97F4A7C15)
-       k0 = lo32(sb),  k1 = hi32(sb)
-
-   (a splitmix64 sequence seeded by ``mix64(seed)``: unlike a symmetric
-   combination of ``seed`` and ``b``, seed ``s`` replicate ``b`` never
-   repeats seed ``b + 1`` replicate ``s - 1``).
-
-3. ``R`` is a 32-bit multiply-xorshift round, a bijection of u32 (constants
+2. ``R`` is a 32-bit multiply-xorshift round, a bijection of u32 (constants
    from Wellons' hash-prospector search, low avalanche bias)::
 
        x = x ^ (x >> 16);  x = x * 0x21F0AAAD   (u32 product, low 32 bits)
        x = x ^ (x >> 15);  x = x * 0x735A2D97
        R(x) = x ^ (x >> 15)
 
-4. The 32 uniform bits of a 64-bit counter ``c`` in replicate ``sb``::
+3. ``U(K, c)``, 32 bits from a 64-bit key ``K`` and a 64-bit counter ``c``::
 
-       u(sb, c) = R( R(lo32(c) ^ k0) ^ R(hi32(c) ^ k1) )
+       U(K, c) = R( R(lo32(c) ^ lo32(K)) ^ R(hi32(c) ^ hi32(K)) )
 
+   For a fixed ``K`` and counters below 2**32 it is a bijection (the second
+   round is a per-key constant, ``R(hi32(K))``).
+
+4. Two 64-bit keys per seed (``seed`` a u64)::
+
+       rk = mix64(mix64(seed))      the row key
+       qk = mix64(rk)               the replicate key
+
+5. The row hash ``h(c) = U(rk, c)`` and the replicate word ``k(b) = U(qk, b)``.
    Row keys come in two kinds:
 
-   * ``row``: ``c`` is the global index ``g`` of the row.  Below 2**32 rows
-     ``R(hi32(g) ^ k1) = R(k1)`` is a per-replicate constant, so a row costs
-     two rounds (four 32-bit multiplies): eight rows per AVX2 instruction,
-     one thread per row on a GPU.
+   * ``row``: ``c`` is the global index of the row (distinct rows below 2**32
+     have distinct hashes);
    * ``key``: a 64-bit key (a hashed cluster / unit id, see
-     :func:`hash_keys_int`, :func:`hash_keys_bytes`), both halves used.
+     :func:`hash_keys_int`, :func:`hash_keys_bytes`), both halves used.  Two
+     keys whose 32-bit hashes coincide (probability 2**-32 a pair) share their
+     weights in every replicate.
 
-5. Poisson(1) from ``u``: with the integer thresholds
+   Replicates ``0 .. 2**32 - 1`` have distinct words: no two replicates
+   repeat each other.
+
+6. Poisson(1) from ``u = R(h(c) ^ k(b))``: with the integer thresholds
    ``T[k] = round(2**32 * P(X <= k))``, ``k = 0..11`` (:data:`THRESHOLDS`),
    the weight is the number of thresholds ``u`` reaches (unsigned compare),
    ``w = #{k : u >= T[k]}``.  Each probability is then exact to within
@@ -58,11 +62,20 @@ All arithmetic is unsigned and wraps (mod 2**64 for u64, mod 2**32 for u32);
    twelve, the rare 256-row blocks where some ``u >= T[6]`` (probability
    8.3e-5 a row): the result is always the full count.
 
+Cost: per weight one round (two 32-bit multiplies, eight rows to an AVX2
+instruction) and six compares; per row and block of replicates, the row
+hash (two rounds).  Scheme v2 hashed ``(b, c)`` together, ``R(R(lo32(c) ^
+k0(b)) ^ K1(b))``: two rounds a weight, 1.4-1.5x slower (measured, see
+docs/bootstrap.md).
+
 Poisson(lambda) for the sufficient-statistics shortcut
 ------------------------------------------------------
 The sum of ``n`` independent Poisson(1) weights is Poisson(n): a categorical
 metric needs one draw per (replicate, cell) instead of one per row.  Those
-draws are counter-based too: with ``s = sb ^ mix64(cell_key + GOLDEN)`` the
+draws are counter-based too: with the replicate's stream key
+``sb = stream_key(seed, b) = mix64(mix64(seed) + (b + 1) * GOLDEN)`` (a
+splitmix64 sequence seeded by ``mix64(seed)``) and
+``s = sb ^ mix64(cell_key + GOLDEN)``, the
 uniforms ``(mix64(s + (j + 1) * GOLDEN) >> 11) * 2**-53``, ``j = 0, 1, ...``
 feed inversion (lambda < 10) or Hormann's PTRS transformed rejection
 (lambda >= 10), both exact samplers.
@@ -127,7 +140,7 @@ def mix(z):
 
 @serial_kernel
 def stream_key(seed, b):
-    """The 64-bit key of replicate ``b`` under ``seed``."""
+    """The 64-bit stream key of replicate ``b`` under ``seed`` (the Poisson(lambda) draws' key)."""
     return mix(mix(np.uint64(seed)) + (np.uint64(b) + _ONE) * GOLDEN)
 
 
@@ -148,27 +161,27 @@ def round32(x):
 
 @serial_kernel
 def stream_words(sb):
-    """``(k0, k1)``: the low and high 32 bits of the stream key ``sb``."""
+    """``(k0, k1)``: the low and high 32 bits of a 64-bit key."""
     sb = np.uint64(sb)
     return np.uint32(sb & _LOW32), np.uint32(sb >> _S32)
 
 
 @serial_kernel
 def high_key(k1, hi):
-    """``R(hi ^ k1)``: the replicate's constant for counters whose high 32 bits are ``hi``."""
+    """``R(hi ^ k1)``: the constant half of ``U`` for counters whose high 32 bits are ``hi``."""
     return round32(np.uint32(np.uint32(hi) ^ k1))
 
 
 @serial_kernel
 def uniform32(k0, kh, lo):
-    """``R(R(lo ^ k0) ^ kh)``: the 32 uniform bits of a counter (``kh`` from :func:`high_key`)."""
+    """``R(R(lo ^ k0) ^ kh)``: ``U`` of a counter with low word ``lo`` (``kh`` from :func:`high_key`)."""
     return round32(np.uint32(round32(np.uint32(np.uint32(lo) ^ k0)) ^ kh))
 
 
 @serial_kernel
-def counter_uniform(sb, c):
-    """``u(sb, c)`` for a 64-bit counter ``c`` (scalar reference of the loops below)."""
-    k0, k1 = stream_words(sb)
+def counter_uniform(key, c):
+    """``U(key, c)`` for a 64-bit key and a 64-bit counter ``c`` (step 3 of the scheme)."""
+    k0, k1 = stream_words(key)
     c = np.uint64(c)
     return uniform32(k0, high_key(k1, np.uint32(c >> _S32)), np.uint32(c & _LOW32))
 
@@ -221,85 +234,62 @@ def sign_flip(out):
 
 
 @serial_kernel
-def _rows_head(k0, kh, c0, out):
-    # weights of counters c0, c0 + 1, ... (u32, no wrap: the caller splits at 2**32) with six
-    # compares; returns the largest u (does the block need the full count?) and the weights' sum.
-    # 32-bit lanes throughout: LLVM vectorizes this loop 8 rows to an AVX2 instruction.
-    flip = sign_flip(out)
-    top = np.int32(-2147483648)
-    tot = np.int32(0)
+def scheme_keys(seed):
+    """``(rk, qk)``: the row key and the replicate key of ``seed`` (step 4 of the scheme)."""
+    rk = mix(mix(np.uint64(seed)))
+    return rk, mix(rk)
+
+
+@serial_kernel
+def replicate_word(qk, b):
+    """``k(b) = U(qk, b)``: the 32-bit word of replicate ``b`` (``qk`` from :func:`scheme_keys`)."""
+    return counter_uniform(qk, np.uint64(b))
+
+
+@serial_kernel
+def _hash_run(k0, kh, c0, out):
+    # out[i] = R(R((c0 + i) ^ k0) ^ kh) for u32 counters that do not wrap (the caller splits at 2**32)
     for i in range(out.shape[0]):
-        u = uniform32(k0, kh, np.uint32(c0 + np.uint32(i)))
-        sv = np.int32(u ^ flip)
-        w = poisson1_head(sv)
-        out[i] = w
-        tot = np.int32(tot + w)
-        top = max(top, sv)
-    return top, tot
+        out[i] = uniform32(k0, kh, np.uint32(c0 + np.uint32(i)))
 
 
 @serial_kernel
-def _rows_full(k0, kh, c0, out):
-    tot = np.int32(0)
-    for i in range(out.shape[0]):
-        w = poisson1_u32(uniform32(k0, kh, np.uint32(c0 + np.uint32(i))))
-        out[i] = w
-        tot = np.int32(tot + w)
-    return tot
-
-
-@serial_kernel
-def rows_weights_u32(k0, kh, c0, out):
-    """Weights of counters ``c0 .. c0 + len(out) - 1`` (low words; ``kh`` their high-word key).
-
-    Returns their sum.  ``out`` may be int32 or float64.
-    """
-    m = out.shape[0]
-    total = 0
-    for s in range(0, m, WEIGHT_BLOCK):
-        e = min(m, s + WEIGHT_BLOCK)
-        blk = out[s:e]
-        c = np.uint32(c0 + np.uint32(s))
-        top, tot = _rows_head(k0, kh, c, blk)
-        if top >= _F6:
-            tot = _rows_full(k0, kh, c, blk)
-        total += tot
-    return total
-
-
-@serial_kernel
-def row_weights_into(sb, g0, n, out, hbuf):
-    """Weights of rows ``g0 .. g0 + n - 1`` for the replicate keyed ``sb`` into ``out[:n]``; returns their sum.
-
-    ``out`` is int32 (float64 works too).  ``hbuf`` is unused (kept for the
-    callers: scheme v1 needed a uint64 scratch buffer).
-    """
-    total = 0
+def row_hashes_into(rk, g0, n, out):
+    """``out[i] = h(g0 + i)``: the hashes of rows ``g0 .. g0 + n - 1`` into the uint32 ``out[:n]``."""
     if n <= 0:
-        return total
-    k0, k1 = stream_words(sb)
+        return
+    k0, k1 = stream_words(rk)
     i = 0
     while i < n:
         g = np.uint64(g0) + np.uint64(i)
         hi = g >> _S32
         lo = g & _LOW32
-        # the counters' low words must not wrap inside one call of rows_weights_u32
+        # the counters' low words must not wrap inside one run
         seg = min(np.int64(n - i), np.int64(np.uint64(4294967296) - lo))
-        total += rows_weights_u32(k0, high_key(k1, np.uint32(hi)), np.uint32(lo), out[i:i + seg])
+        _hash_run(k0, high_key(k1, np.uint32(hi)), np.uint32(lo), out[i:i + seg])
         i += seg
-    return total
 
 
 @serial_kernel
-def _keys_head(k0, k1, keys, out):
+def key_hashes_into(rk, keys, lo, hi, out):
+    """``out[i] = h(keys[lo + i])`` for ``i < hi - lo``: hashes of 64-bit keys (any integer dtype,
+    read as uint64; a row index is a key too, so the hashes of row indices are those of
+    :func:`row_hashes_into`)."""
+    k0, k1 = stream_words(rk)
+    for i in range(hi - lo):
+        c = np.uint64(keys[lo + i])
+        out[i] = uniform32(k0, round32(np.uint32(np.uint32(c >> _S32) ^ k1)), np.uint32(c & _LOW32))
+
+
+@serial_kernel
+def _hashed_head(kb, h, out):
+    # weights of hashes h with six compares; returns the largest flipped u (does the block need
+    # the full count?) and the weights' sum. 32-bit lanes throughout: 8 rows an AVX2 instruction.
     flip = sign_flip(out)
     top = np.int32(-2147483648)
     tot = np.int32(0)
     for i in range(out.shape[0]):
-        c = np.uint64(keys[i])
-        kh = round32(np.uint32(np.uint32(c >> _S32) ^ k1))
-        u = uniform32(k0, kh, np.uint32(c & _LOW32))
-        sv = np.int32(u ^ flip)
+        sv = np.int32(round32(np.uint32(h[i] ^ kb)) ^ flip)
         w = poisson1_head(sv)
         out[i] = w
         tot = np.int32(tot + w)
@@ -308,82 +298,30 @@ def _keys_head(k0, k1, keys, out):
 
 
 @serial_kernel
-def _keys_full(k0, k1, keys, out):
+def _hashed_full(kb, h, out):
     tot = np.int32(0)
     for i in range(out.shape[0]):
-        c = np.uint64(keys[i])
-        kh = round32(np.uint32(np.uint32(c >> _S32) ^ k1))
-        w = poisson1_u32(uniform32(k0, kh, np.uint32(c & _LOW32)))
+        w = poisson1_u32(round32(np.uint32(h[i] ^ kb)))
         out[i] = w
         tot = np.int32(tot + w)
     return tot
 
 
 @serial_kernel
-def key_weights_into(sb, keys, lo, hi, out):
-    """Weights of the rows with 64-bit keys ``keys[lo:hi]`` (cluster bootstrap), into ``out``; returns their sum.
+def hashed_weights_into(kb, h, out):
+    """Weights of the rows with hashes ``h`` in the replicate with word ``kb``, into ``out[:len(h)]``.
 
-    Any integer ``keys`` work: they are read as 64-bit counters (a row index is
-    a key too: ``key_weights_into`` of row indices equals ``row_weights_into``).
+    Returns their sum.  ``out`` may be int32 or float64.
     """
-    k0, k1 = stream_words(sb)
-    m = hi - lo
+    m = h.shape[0]
     total = 0
     for s in range(0, m, WEIGHT_BLOCK):
         e = min(m, s + WEIGHT_BLOCK)
-        kk = keys[lo + s:lo + e]
+        hb = h[s:e]
         blk = out[s:e]
-        top, tot = _keys_head(k0, k1, kk, blk)
+        top, tot = _hashed_head(kb, hb, blk)
         if top >= _F6:
-            tot = _keys_full(k0, k1, kk, blk)
-        total += tot
-    return total
-
-
-@serial_kernel
-def _index_head(k0, kh, idx, out):
-    flip = sign_flip(out)
-    top = np.int32(-2147483648)
-    tot = np.int32(0)
-    for i in range(out.shape[0]):
-        u = uniform32(k0, kh, np.uint32(idx[i]))
-        sv = np.int32(u ^ flip)
-        w = poisson1_head(sv)
-        out[i] = w
-        tot = np.int32(tot + w)
-        top = max(top, sv)
-    return top, tot
-
-
-@serial_kernel
-def _index_full(k0, kh, idx, out):
-    tot = np.int32(0)
-    for i in range(out.shape[0]):
-        w = poisson1_u32(uniform32(k0, kh, np.uint32(idx[i])))
-        out[i] = w
-        tot = np.int32(tot + w)
-    return tot
-
-
-@serial_kernel
-def index_weights_into(sb, idx, out):
-    """Weights of the rows with global indices ``idx`` (each in ``0 .. 2**32 - 1``), in that order.
-
-    The same weights as :func:`row_weights_into` (and :func:`key_weights_into`
-    of the indices), in any order: sorted passes draw them in sorted order
-    without a gather.  Returns their sum.
-    """
-    k0, k1 = stream_words(sb)
-    kh = high_key(k1, np.uint32(0))
-    m = out.shape[0]
-    total = 0
-    for s in range(0, m, WEIGHT_BLOCK):
-        e = min(m, s + WEIGHT_BLOCK)
-        ii = idx[s:e]
-        blk = out[s:e]
-        top, tot = _index_head(k0, kh, ii, blk)
-        if top >= _F6:
-            tot = _index_full(k0, kh, ii, blk)
+            tot = _hashed_full(kb, hb, blk)
         total += tot
     return total
 
@@ -397,14 +335,16 @@ def weight_matrix(seed, b0, n_rep, g0, n, keys):
     """
     use_keys = keys.shape[0] > 0
     m = keys.shape[0] if use_keys else n
+    rk, qk = scheme_keys(seed)
+    h = np.empty(m, dtype=np.uint32)
+    if use_keys:
+        key_hashes_into(rk, keys, 0, m, h)
+    else:
+        row_hashes_into(rk, g0, m, h)
     out = np.empty((n_rep, m), dtype=np.uint8)
     for r in prange(n_rep):
-        sb = stream_key(seed, b0 + r)
         buf = np.empty(m, dtype=np.int32)
-        if use_keys:
-            key_weights_into(sb, keys, 0, m, buf)
-        else:
-            row_weights_into(sb, g0, m, buf, buf)
+        hashed_weights_into(replicate_word(qk, b0 + r), h, buf)
         for i in range(m):
             out[r, i] = buf[i]
     return out
