@@ -594,6 +594,44 @@ def pyarrow_memory_snippets(path: str) -> tuple[str, str]:
     return setup, run
 
 
+#: a one-function module with numba's on-disk cache: what any numba library pays in a new process
+_FLOOR_MODULE = """
+import numba
+
+
+@numba.njit(cache=True)
+def total(x):
+    s = 0.0
+    for v in x:
+        s += v
+    return s
+"""
+
+
+def numba_floor_snippet(folder: str) -> str:
+    """Python source that times, in a new process, importing numba and the first call of a trivial
+    cached ``@njit`` function (its module written to ``folder``; run it twice, the first fills the
+    cache).  The floor under any numba library's first call: numba's import, its CPU target's
+    set-up (which imports scipy.linalg through numba.np.arraymath) and a cache load.
+    Prints ``@@RESULT@@{json}`` for :func:`run_python`."""
+    path = os.path.join(folder, "numba_floor_mod.py")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(_FLOOR_MODULE)
+    return f"""
+import json, sys, time
+sys.path.insert(0, {folder!r})
+import numpy as np
+x = np.ones(1000)
+t0 = time.perf_counter()
+import numba_floor_mod
+t1 = time.perf_counter()
+numba_floor_mod.total(x)
+t2 = time.perf_counter()
+print("@@RESULT@@" + json.dumps(dict(import_s=t1 - t0, first_s=t2 - t1, total_s=t2 - t0)))
+"""
+
+
 def jit_snippet(rows: int, preimport: bool = False) -> str:
     """Python source that times, in a new process, ``import fastevals`` and the first two AB1 calls.
 
