@@ -435,22 +435,30 @@ def cells_slow(seg, grp, out, val, n_seg, n_grp, n_out):
     return cnt, n, mean, m2
 
 
-def test_cell_kernel_equals_slow_twin_serial_and_parallel():
+@pytest.mark.parametrize("n_out", [2, 3, 0], ids=["binary", "three-level", "no-outcome"])
+@pytest.mark.parametrize("n_seg", [5, 0], ids=["segments", "flat"])
+def test_cell_kernel_equals_slow_twin_serial_and_parallel(n_out, n_seg):
+    # every loop of the general kernel: with / without segments, binary / wider / no outcome
     rng = np.random.default_rng(10)
     rows = 250_000
-    seg = rng.integers(0, 5, rows).astype(np.int32)
-    grp = rng.integers(0, 3, rows).astype(np.int32)
-    out = rng.integers(0, 2, rows).astype(np.int8)
+    seg = rng.integers(0, max(n_seg, 1), rows).astype(np.int32)
+    grp = (rng.integers(0, 3, rows) + 4).astype(np.int32)
+    out = (rng.integers(0, max(n_out, 1), rows) + 1).astype(np.int8)
     val = rng.normal(3.0, 1.0, rows)
-    slow = cells_slow(seg, grp, out, val, 5, 3, 2)
+    slow = cells_slow(seg, grp - 4, out - 1, val, max(n_seg, 1), 3, max(n_out, 1))
+    s_arg = seg if n_seg else np.empty(0, np.int32)
+    o_arg = out if n_out else np.empty(0, np.int8)
+    n_cells = 3 * max(n_seg, 1)
+    args = (s_arg, 0, grp, 4, 3, o_arg, 1, max(n_out, 1), val, n_cells, 1 << 12)
     for kernel in (cells.fold_cells_serial, cells.fold_cells_parallel):
-        cnt, n, mean, m2 = kernel(seg, 0, grp, 0, 3, out, 0, 2, val, 15, 1 << 12)
-        np.testing.assert_array_equal(cnt.reshape(5, 3, 2), slow[0])
-        np.testing.assert_array_equal(n.reshape(5, 3), slow[1])
-        np.testing.assert_allclose(mean.reshape(5, 3), slow[2], rtol=1e-12)
-        np.testing.assert_allclose(m2.reshape(5, 3), slow[3], rtol=1e-10)
-    a = cells.fold_cells_serial(seg, 0, grp, 0, 3, out, 0, 2, val, 15, 1 << 12)
-    b = cells.fold_cells_parallel(seg, 0, grp, 0, 3, out, 0, 2, val, 15, 1 << 12)
+        cnt, n, mean, m2 = kernel(*args)
+        if n_out:
+            np.testing.assert_array_equal(cnt.reshape(slow[0].shape), slow[0])
+        np.testing.assert_array_equal(n.reshape(slow[1].shape), slow[1])
+        np.testing.assert_allclose(mean.reshape(slow[2].shape), slow[2], rtol=1e-12)
+        np.testing.assert_allclose(m2.reshape(slow[3].shape), slow[3], rtol=1e-10)
+    a = cells.fold_cells_serial(*args)
+    b = cells.fold_cells_parallel(*args)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)  # same chunking: bit-identical
 
@@ -485,6 +493,48 @@ def test_two_group_kernel_equals_general_kernel_and_exact_sums():
                 par = cells.fold_cells_parallel(empty32, 0, grp, off, 2, o, 0, n_out, val, 2, chunk)
                 for a, b in zip(two, par):
                     np.testing.assert_array_equal(a, b)
+
+
+def test_segmented_kernel_one_pass_and_second_pass_equal_exact_sums():
+    # The general kernel sums x - K and (x - K)**2 in one pass, K a cell's mean over the call's
+    # first SHIFT_ROWS rows; a chunk where K is far from a cell's mean (level drift, a cell absent
+    # from those rows) makes a second, two-pass sweep. Both must give fsum-exact moments.
+    import math
+
+    rng = np.random.default_rng(21)
+    rows, chunk = 3 * cells.SHIFT_ROWS + 5_001, 1 << 12
+    seg = rng.integers(0, 3, rows).astype(np.int8)
+    grp = rng.integers(0, 2, rows).astype(np.int8)
+    out = (rng.random(rows) < 0.2).astype(np.int8)
+    val = rng.lognormal(1.0, 1.0, rows)  # cells (0, *): stationary, one pass
+    drift = (seg == 1) & (np.arange(rows) >= cells.SHIFT_ROWS)
+    # (levels of 1e6 / 3e5 against a spread of 1e-3 / 1e-2: at 1e9 the float64 means of the chunks,
+    # merged, would limit any method to ~1e-7)
+    val[drift] = 1e6 + rng.normal(0, 1e-3, drift.sum())  # cells (1, *): level jumps after the first rows
+    val[seg == 2] = 7.25  # cells (2, *): constant, M2 exactly 0
+    late = np.arange(rows) >= 2 * cells.SHIFT_ROWS
+    seg[late & (rng.random(rows) < 0.1)] = 3  # segment 3: never among the first rows
+    val[seg == 3] = -3e5 + rng.normal(0, 1e-2, (seg == 3).sum())
+    # without the second pass, the drifted cells' shifted sums would lose every digit of M2
+    x = val[(seg == 1) & (grp == 0)][-2000:]
+    k = val[(seg == 1) & (grp == 0) & (np.arange(rows) < cells.SHIFT_ROWS)].mean()
+    naive = np.sum((x - k) ** 2) - np.sum(x - k) ** 2 / x.size
+    exact = math.fsum((x - math.fsum(x) / x.size) ** 2)
+    assert abs(naive - exact) > 0.5 * exact
+    res = [kern(seg, 0, grp, 0, 2, out, 0, 2, val, 8, chunk)
+           for kern in (cells.fold_cells_serial, cells.fold_cells_parallel)]
+    for a, b in zip(*res):
+        np.testing.assert_array_equal(a, b)  # the shifts come before the chunks: any thread count
+    cnt, n, mean, m2 = res[0]
+    for c in range(8):
+        m = (seg == c // 2) & (grp == c % 2)
+        x = val[m]
+        assert n[c] == x.size > 0
+        assert cnt[2 * c + 1] == np.sum(out[m] == 1)
+        mu = math.fsum(x) / x.size
+        assert mean[c] == pytest.approx(mu, rel=1e-14)
+        assert m2[c] == pytest.approx(math.fsum((x - mu) ** 2), rel=1e-9, abs=1e-12)
+    assert m2[4] == 0.0 and m2[5] == 0.0 and mean[4] == 7.25
 
 
 def test_two_group_kernel_rejects_nan_and_inf():

@@ -99,7 +99,9 @@ def _assert_same_tables(got, want, exact=()) -> None:
         if name in exact or not isinstance(a[0], float):
             assert a == b, name
         else:
-            np.testing.assert_allclose(np.array(a, float), np.array(b, float), rtol=1e-12, atol=0,
+            # atol: a derived value near zero (a lift's interval bound, -1.6e-4) is a difference of
+            # O(1) numbers and carries their absolute rounding (2e-16), not a relative one
+            np.testing.assert_allclose(np.array(a, float), np.array(b, float), rtol=1e-12, atol=1e-14,
                                        err_msg=name)
 
 
