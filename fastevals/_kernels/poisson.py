@@ -65,8 +65,8 @@ All arithmetic is unsigned and wraps (mod 2**64 for u64, mod 2**32 for u32);
 Cost: per weight one round (two 32-bit multiplies, eight rows to an AVX2
 instruction) and six compares; per row and block of replicates, the row
 hash (two rounds).  Scheme v2 hashed ``(b, c)`` together, ``R(R(lo32(c) ^
-k0(b)) ^ K1(b))``: two rounds a weight, 1.4-1.5x slower (measured, see
-docs/bootstrap.md).
+k0(b)) ^ K1(b))``: two rounds a weight; measured against it, v3's weight loop
+is ~1.4x and the bootstrap kernel 1.2-1.3x faster (docs/bootstrap.md).
 
 Poisson(lambda) for the sufficient-statistics shortcut
 ------------------------------------------------------
