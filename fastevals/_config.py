@@ -39,6 +39,9 @@ PARALLEL_MIN_ROWS = 500_000
 #: rows per chunk of the chunked kernels. Fixed (not derived from the
 #: number of threads) so that every result is the same on 1 or N threads.
 CHUNK_ROWS = 1 << 16
+#: replicates 0 .. 2**32 - 1 have distinct Poisson-weight streams (the scheme's 32-bit replicate
+#: words, fastevals._kernels.poisson); n_resamples is checked against it
+MAX_RESAMPLES = 2**32
 
 _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from . import _dask
 from . import _source as src
-from ._config import CHUNK_ROWS, PARALLEL_MIN_ROWS, get_num_threads
+from ._config import CHUNK_ROWS, MAX_RESAMPLES, PARALLEL_MIN_ROWS, get_num_threads
 from ._validation import as_column_list, check_choice, check_int, check_nulls, check_probability, check_seed
 
 __all__ = [
@@ -1136,7 +1136,7 @@ def calibration(data, *, prob, label, n_bins: int = 15, strategy="uniform", weig
     """
     nulls = check_nulls(nulls)
     confidence = check_probability("confidence", confidence)
-    n_resamples = check_int("n_resamples", n_resamples, low=0, high=2**32)
+    n_resamples = check_int("n_resamples", n_resamples, low=0, high=MAX_RESAMPLES)
     multiclass = check_choice("multiclass", multiclass, _MULTICLASS)
     by_cols = as_column_list("by", by)
     if weights is not None and not isinstance(weights, str):

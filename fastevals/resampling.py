@@ -25,7 +25,7 @@ from . import _dask
 from . import _source as src
 from . import _special as special
 from . import metrics as _metrics
-from ._config import PARALLEL_MIN_ROWS
+from ._config import MAX_RESAMPLES, PARALLEL_MIN_ROWS
 from ._validation import as_column_list, check_choice, check_int, check_nulls, check_probability, check_seed
 from .results import ConfidenceInterval
 
@@ -39,8 +39,6 @@ _RESAMPLING = ("poisson", "multinomial")
 _COMPARISONS = ("difference", "relative", "both")
 # rows of a multinomial weight block (replicates x rows): bounds its memory
 _MULTINOMIAL_BLOCK = 1 << 22
-#: replicates 0 .. 2**32 - 1 have distinct weight streams (the scheme's 32-bit replicate words)
-MAX_RESAMPLES = 2**32
 
 
 @dataclass(frozen=True, slots=True)
