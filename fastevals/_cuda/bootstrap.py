@@ -218,10 +218,10 @@ def accumulate_rows(seed, g0, n, keys, cells, V, wsum, vsum):
 def _weights_kernel(seed, b0, g0, keys, out):
     n_rep, m = out.shape
     use_keys = keys.shape[0] > 0
+    r0, r1, R1 = row_keys(seed)
     for s in range(cuda.grid(1), n_rep * m, cuda.gridsize(1)):
         r = s // m
         i = s % m
-        r0, r1, R1 = row_keys(seed)
         if use_keys:
             h = row_hash(keys[i], r0, r1, R1)
         else:

@@ -35,7 +35,6 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _S32 = np.uint64(32)
-_ONE = np.uint64(1)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _INV53 = 1.0 / 9007199254740992.0  # 2**-53
 
@@ -75,12 +74,6 @@ _T8 = np.uint32(4294962463)
 _T9 = np.uint32(4294966817)
 _T10 = np.uint32(4294967253)
 _T11 = np.uint32(4294967292)
-
-
-@device
-def stream_key(seed, b):
-    """uint64 key of replicate ``b`` (an integer) under ``seed`` (a uint64): the Poisson(lambda) draws' key."""
-    return mix64(mix64(seed) + (np.uint64(b) + _ONE) * GOLDEN)
 
 
 @device
