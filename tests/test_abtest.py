@@ -463,10 +463,10 @@ def test_cell_kernel_equals_slow_twin_serial_and_parallel(n_out, n_seg):
         np.testing.assert_array_equal(x, y)  # same chunking: bit-identical
 
 
-def test_two_group_kernel_equals_general_kernel_and_exact_sums():
-    # two groups without segments take _fold_chunk_split (register lanes, shifted first pass);
-    # the same rows with a third, empty group take the general passes: counts must be equal,
-    # moments equal to ~1e-13, and both equal to exact (math.fsum) sums
+def test_two_group_kernel_equals_three_group_kernel_and_exact_sums():
+    # two groups without segments against the same rows with a third, empty group (a wider
+    # table): counts must be equal, moments equal to ~1e-13, and both equal to exact
+    # (math.fsum) sums, with levels of 1e9 + noise next to small negative values
     import math
 
     rng = np.random.default_rng(13)

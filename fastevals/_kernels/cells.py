@@ -7,17 +7,20 @@ of ``x - K`` and ``(x - K)**2`` around a shift ``K`` near the cell's mean (its
 mean over the call's first rows), never raw sums of squares. A chunk where a
 cell's shift proved too far from its mean for those sums to keep their digits
 makes a second pass over rows still in cache (deviations from the mean, the
-corrected two-pass formula). Two groups without segments take a kernel of
-their own (:func:`_fold_chunk_split`). The chunk slots are then merged
-serially, in chunk order, with Chan et al.'s formula.
+corrected two-pass formula). The chunk slots are then merged serially, in
+chunk order, with Chan et al.'s formula.
 Chunking depends only on the number of rows, never on the thread count, so 1
 and N threads give bit-identical results.
 
 Inside a chunk, accumulators are spread over four lanes (row i of the chunk
 goes to lane i & 3): consecutive rows of the same cell then do not wait on each other's
-store, which was measured to make the first pass ~1.5x faster. The loops are
-written out per case (with/without segment, outcome, value) because a branch
-inside the row loop was measured to cost up to 2.5x.
+store, which was measured to make the first pass ~1.5x faster. A (cell, lane)
+keeps its outcome counts and its two sums side by side in one table, and every
+index is unsigned (no negative-index wraparound): together 1.4-2x faster than
+three tables and signed indices, which also made the general loops faster than
+the former kernel of their own for two groups without segments (removed). The
+loops are written out per case (with/without segment, outcome, value) because a
+branch inside the row loop was measured to cost up to 2.5x.
 
 Contract (CPU kernels; a CUDA twin would share it):
   seg, grp, out: integer code arrays (``seg``/``out`` may be empty = absent);
@@ -54,255 +57,142 @@ def _cell_codes(lo, hi, seg, seg_off, grp, grp_off, n_grp, cb):
 
 @serial_kernel
 def _pass_counts(lo, hi, cb, grp, grp_off, out, out_off, n_out, cnt):
-    # slices make every index provably >= 0, so numba drops its negative-index
-    # wraparound (measured ~2x on this loop)
+    ug = np.uintp(grp_off)
+    uo = np.uintp(out_off)
+    un = np.uintp(n_out)
+    # unsigned indices: see the note above _shifted_cells_out
     grp = grp[lo:hi]
     out = out[lo:hi]
     if cb.shape[0] > 0:
         for i in range(hi - lo):
-            cell = np.intp(cb[i])
-            cnt[i & 3, cell * n_out + np.intp(out[i]) - out_off] += 1
+            cell = np.uintp(cb[i])
+            cnt[np.uintp(i & 3), cell * un + np.uintp(out[i]) - uo] += 1
     else:
         for i in range(hi - lo):
-            cell = np.intp(grp[i]) - grp_off
-            cnt[i & 3, cell * n_out + np.intp(out[i]) - out_off] += 1
+            cell = np.uintp(grp[i]) - ug
+            cnt[np.uintp(i & 3), cell * un + np.uintp(out[i]) - uo] += 1
 
 
 # The one-pass loops: counts, and each cell's sums of d = x - K[cell] and of d * d (K near the
 # cell's mean, so the sums carry the spread, not the level: see _fold_chunk). One function a case,
 # each a single loop without a branch around it: with the case tests inside the function, the
-# same loop was measured 1.4x slower; the caller (_fold_chunk) branches instead. Slices make
-# every index provably >= 0, so numba drops its negative-index wraparound (measured ~2x).
+# same loop was measured 1.4x slower; the caller (_fold_chunk) branches instead.
+# Every index is unsigned: the loop counter over a slice (provably >= 0) and the codes, read as
+# np.uintp (local codes are >= 0; code - offset is computed mod 2**64, exact for any offset).
+# numba wraps a *signed* index that may be negative (a compare and a select per index and
+# access); without that, these loops ran 1.2-1.8x faster (10M rows, 1 and 2 threads,
+# bit-identical results).
 
 
 @serial_kernel
-def _shifted_cells_out(lo, hi, cb, out, out_off, n_out, val, K, cnt, s1, s2):
+def _shifted_cells_out(lo, hi, cb, out, out_off, n_out, val, K, acc):
+    uo = np.uintp(out_off)
+    w = np.uintp(max(4, n_out + 2))
+    k1 = np.uintp(n_out)
     out = out[lo:hi]
     val = val[lo:hi]
     for i in range(hi - lo):
-        u = i & 3
-        cell = np.intp(cb[i])
-        cnt[u, cell * n_out + np.intp(out[i]) - out_off] += 1
+        cell = np.uintp(cb[i])
+        base = (cell * np.uintp(LANES) + np.uintp(i & 3)) * w
+        acc[base + np.uintp(out[i]) - uo] += 1.0
         d = val[i] - K[cell]
-        s1[u, cell] += d
-        s2[u, cell] += d * d
+        acc[base + k1] += d
+        acc[base + k1 + np.uintp(1)] += d * d
 
 
 @serial_kernel
-def _shifted_cells_binary(lo, hi, cb, out, out_off, val, K, cnt, s1, s2):
-    # _shifted_cells_out for a two-level outcome (the common case): the constant width lets
-    # LLVM fold the count's index
+def _shifted_cells_binary(lo, hi, cb, out, out_off, val, K, acc):
+    # _shifted_cells_out for a two-level outcome (the common case): constant slots
+    uo = np.uintp(out_off)
     out = out[lo:hi]
     val = val[lo:hi]
-    oo = np.intp(out_off)
     for i in range(hi - lo):
-        u = i & 3
-        cell = np.intp(cb[i])
-        cnt[u, 2 * cell + np.intp(out[i]) - oo] += 1
+        cell = np.uintp(cb[i])
+        base = (cell * np.uintp(LANES) + np.uintp(i & 3)) * np.uintp(4)
+        acc[base + np.uintp(out[i]) - uo] += 1.0
         d = val[i] - K[cell]
-        s1[u, cell] += d
-        s2[u, cell] += d * d
+        acc[base + np.uintp(2)] += d
+        acc[base + np.uintp(3)] += d * d
 
 
 @serial_kernel
-def _shifted_groups_out(lo, hi, grp, grp_off, out, out_off, n_out, val, K, cnt, s1, s2):
+def _shifted_groups_binary(lo, hi, grp, grp_off, out, out_off, val, K, acc):
+    ug = np.uintp(grp_off)
+    uo = np.uintp(out_off)
     grp = grp[lo:hi]
     out = out[lo:hi]
     val = val[lo:hi]
     for i in range(hi - lo):
-        u = i & 3
-        cell = np.intp(grp[i]) - grp_off
-        cnt[u, cell * n_out + np.intp(out[i]) - out_off] += 1
+        cell = np.uintp(grp[i]) - ug
+        base = (cell * np.uintp(LANES) + np.uintp(i & 3)) * np.uintp(4)
+        acc[base + np.uintp(out[i]) - uo] += 1.0
         d = val[i] - K[cell]
-        s1[u, cell] += d
-        s2[u, cell] += d * d
+        acc[base + np.uintp(2)] += d
+        acc[base + np.uintp(3)] += d * d
 
 
 @serial_kernel
-def _shifted_cells(lo, hi, cb, val, K, cnt, s1, s2):
+def _shifted_groups_out(lo, hi, grp, grp_off, out, out_off, n_out, val, K, acc):
+    ug = np.uintp(grp_off)
+    uo = np.uintp(out_off)
+    w = np.uintp(max(4, n_out + 2))
+    k1 = np.uintp(n_out)
+    grp = grp[lo:hi]
+    out = out[lo:hi]
     val = val[lo:hi]
     for i in range(hi - lo):
-        u = i & 3
-        cell = np.intp(cb[i])
-        cnt[u, cell] += 1
+        cell = np.uintp(grp[i]) - ug
+        base = (cell * np.uintp(LANES) + np.uintp(i & 3)) * w
+        acc[base + np.uintp(out[i]) - uo] += 1.0
         d = val[i] - K[cell]
-        s1[u, cell] += d
-        s2[u, cell] += d * d
+        acc[base + k1] += d
+        acc[base + k1 + np.uintp(1)] += d * d
 
 
 @serial_kernel
-def _shifted_groups(lo, hi, grp, grp_off, val, K, cnt, s1, s2):
+def _shifted_cells(lo, hi, cb, val, K, acc):
+    val = val[lo:hi]
+    for i in range(hi - lo):
+        cell = np.uintp(cb[i])
+        base = (cell * np.uintp(LANES) + np.uintp(i & 3)) * np.uintp(4)
+        acc[base] += 1.0
+        d = val[i] - K[cell]
+        acc[base + np.uintp(1)] += d
+        acc[base + np.uintp(2)] += d * d
+
+
+@serial_kernel
+def _shifted_groups(lo, hi, grp, grp_off, val, K, acc):
+    ug = np.uintp(grp_off)
     grp = grp[lo:hi]
     val = val[lo:hi]
     for i in range(hi - lo):
-        u = i & 3
-        cell = np.intp(grp[i]) - grp_off
-        cnt[u, cell] += 1
+        cell = np.uintp(grp[i]) - ug
+        base = (cell * np.uintp(LANES) + np.uintp(i & 3)) * np.uintp(4)
+        acc[base] += 1.0
         d = val[i] - K[cell]
-        s1[u, cell] += d
-        s2[u, cell] += d * d
+        acc[base + np.uintp(1)] += d
+        acc[base + np.uintp(2)] += d * d
 
 
 @serial_kernel
 def _pass_deviations(lo, hi, cb, grp, grp_off, val, mean, m2, d1):
-    # slices make every index provably >= 0, so numba drops its negative-index
-    # wraparound (measured ~2x on this loop)
+    ug = np.uintp(grp_off)
+    # unsigned indices: see the note above _shifted_cells_out
     grp = grp[lo:hi]
     val = val[lo:hi]
     if cb.shape[0] > 0:
         for i in range(hi - lo):
-            cell = np.intp(cb[i])
+            cell = np.uintp(cb[i])
             d = val[i] - mean[cell]
-            d1[i & 3, cell] += d
-            m2[i & 3, cell] += d * d
+            d1[np.uintp(i & 3), cell] += d
+            m2[np.uintp(i & 3), cell] += d * d
     else:
         for i in range(hi - lo):
-            cell = np.intp(grp[i]) - grp_off
+            cell = np.uintp(grp[i]) - ug
             d = val[i] - mean[cell]
-            d1[i & 3, cell] += d
-            m2[i & 3, cell] += d * d
-
-
-@serial_kernel
-def _fold_chunk_split(c, lo, hi, grp, grp_off, out, out_off, val, cnt_out, n_out_arr, mean_out, m2_out):
-    """:func:`_fold_chunk` for the commonest A/B shape: two groups, no segments, a value column
-    and an outcome with two levels (or none). Measured ~1.4x faster than the general passes
-    (single thread, 10M rows: 33 ms against 44-46 ms, best of 21).
-
-    The general passes scatter into per-cell lanes in memory, a load-add-store per row and
-    accumulator. Here each cell's four lanes (row i to lane i & 3) stay in registers, and each
-    row is added to both cells, multiplied by 0 or 1 (t, its group): x * 1 = x, x * 0 = +-0 and
-    x - x * 1 = 0 exactly, so each cell's lanes sum exactly its own rows. Eight accumulators a
-    loop: sixteen (deviations and squares together) spilled x86-64's sixteen vector registers
-    and ran at a third of the speed, so M2 is the plain two-pass sum of squared deviations from
-    the chunk's mean, and the general kernel's correction term is replaced by a shifted first
-    pass (below). Agreement with the general kernel and with exact sums: tests/test_abtest.py.
-    Counts come from three integer sums in a loop that vectorizes. A NaN or inf value poisons
-    both cells here (NaN * 0 = NaN), not one; the caller rejects either.
-    """
-    g = grp[lo:hi]
-    v = val[lo:hi]
-    m = hi - lo
-    n1 = 0
-    if out.shape[0] > 0:
-        o = out[lo:hi]
-        yes = 0
-        yes1 = 0
-        for i in range(m):
-            gi = np.int64(g[i]) - grp_off
-            oi = np.int64(o[i]) - out_off
-            n1 += gi
-            yes += oi
-            yes1 += gi & oi
-        cnt_out[c, 0] = m - n1 - (yes - yes1)
-        cnt_out[c, 1] = yes - yes1
-        cnt_out[c, 2] = n1 - yes1
-        cnt_out[c, 3] = yes1
-    else:
-        for i in range(m):
-            n1 += np.int64(g[i]) - grp_off
-        cnt_out[c, 0] = m - n1
-        cnt_out[c, 1] = n1
-    n0 = m - n1
-    n_out_arr[c, 0] = n0
-    n_out_arr[c, 1] = n1
-    # pass 1 sums each cell's deviations from one of its own values (its first in the chunk):
-    # the mean then carries the rounding of sums of deviations, not of the values (a column
-    # like 1e9 + noise keeps its digits; the general kernel's correction term does this there)
-    ks = np.zeros(2)
-    found = 0
-    for i in range(m):
-        cell = np.intp(g[i]) - grp_off
-        if found & (1 << cell) == 0:
-            ks[cell] = v[i]
-            found |= 1 << cell
-            if found == 3:
-                break
-    m4 = m & ~3
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    b0 = 0.0
-    b1 = 0.0
-    b2 = 0.0
-    b3 = 0.0
-    for i in range(0, m4, 4):
-        t0 = np.float64(np.int64(g[i]) - grp_off)
-        t1 = np.float64(np.int64(g[i + 1]) - grp_off)
-        t2 = np.float64(np.int64(g[i + 2]) - grp_off)
-        t3 = np.float64(np.int64(g[i + 3]) - grp_off)
-        x0 = v[i] - ks[np.intp(g[i]) - grp_off]
-        x1 = v[i + 1] - ks[np.intp(g[i + 1]) - grp_off]
-        x2 = v[i + 2] - ks[np.intp(g[i + 2]) - grp_off]
-        x3 = v[i + 3] - ks[np.intp(g[i + 3]) - grp_off]
-        y0 = x0 * t0
-        y1 = x1 * t1
-        y2 = x2 * t2
-        y3 = x3 * t3
-        a0 += x0 - y0
-        a1 += x1 - y1
-        a2 += x2 - y2
-        a3 += x3 - y3
-        b0 += y0
-        b1 += y1
-        b2 += y2
-        b3 += y3
-    for i in range(m4, m):
-        cell = np.intp(g[i]) - grp_off
-        if cell == 1:
-            b0 += v[i] - ks[1]
-        else:
-            a0 += v[i] - ks[0]
-    mus = np.zeros(2)
-    if n0 > 0:
-        mus[0] = ks[0] + ((a0 + a1) + (a2 + a3)) / n0
-    if n1 > 0:
-        mus[1] = ks[1] + ((b0 + b1) + (b2 + b3)) / n1
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    b0 = 0.0
-    b1 = 0.0
-    b2 = 0.0
-    b3 = 0.0
-    for i in range(0, m4, 4):
-        t0 = np.float64(np.int64(g[i]) - grp_off)
-        t1 = np.float64(np.int64(g[i + 1]) - grp_off)
-        t2 = np.float64(np.int64(g[i + 2]) - grp_off)
-        t3 = np.float64(np.int64(g[i + 3]) - grp_off)
-        e0 = v[i] - mus[np.intp(g[i]) - grp_off]
-        e1 = v[i + 1] - mus[np.intp(g[i + 1]) - grp_off]
-        e2 = v[i + 2] - mus[np.intp(g[i + 2]) - grp_off]
-        e3 = v[i + 3] - mus[np.intp(g[i + 3]) - grp_off]
-        h0 = e0 * e0
-        h1 = e1 * e1
-        h2 = e2 * e2
-        h3 = e3 * e3
-        k0 = h0 * t0
-        k1 = h1 * t1
-        k2 = h2 * t2
-        k3 = h3 * t3
-        a0 += h0 - k0
-        a1 += h1 - k1
-        a2 += h2 - k2
-        a3 += h3 - k3
-        b0 += k0
-        b1 += k1
-        b2 += k2
-        b3 += k3
-    for i in range(m4, m):
-        cell = np.intp(g[i]) - grp_off
-        e = v[i] - mus[cell]
-        if cell == 1:
-            b0 += e * e
-        else:
-            a0 += e * e
-    mean_out[c, 0] = mus[0]
-    mean_out[c, 1] = mus[1]
-    m2_out[c, 0] = (a0 + a1) + (a2 + a3)
-    m2_out[c, 1] = (b0 + b1) + (b2 + b3)
+            d1[np.uintp(i & 3), cell] += d
+            m2[np.uintp(i & 3), cell] += d * d
 
 
 @serial_kernel
@@ -310,44 +200,58 @@ def _fold_chunk(c, lo, hi, seg, seg_off, grp, grp_off, n_grp, out, out_off, n_ou
                 cnt_out, n_out_arr, mean_out, m2_out):
     has_out = out.shape[0] > 0
     has_val = val.shape[0] > 0
-    if seg.shape[0] == 0 and n_cells == 2 and has_val and (not has_out or n_out == 2):
-        _fold_chunk_split(c, lo, hi, grp, grp_off, out, out_off, val, cnt_out, n_out_arr, mean_out, m2_out)
-        return
     width = n_out if has_out else 1
-    cnt = np.zeros((LANES, n_cells * width), dtype=np.int64)
     # with segments, each row's cell code is computed first, in a loop that vectorizes; the
     # passes then index one array, as in the flat case (measured ~1.8x faster than
     # computing (segment, group) -> cell inside the accumulating loops)
     cb = np.empty(hi - lo if seg.shape[0] > 0 else 0, dtype=np.int32)
     if seg.shape[0] > 0:
         _cell_codes(lo, hi, seg, seg_off, grp, grp_off, n_grp, cb)
+    if not has_val:
+        cnt = np.zeros((LANES, n_cells * width), dtype=np.int64)
+        _pass_counts(lo, hi, cb, grp, grp_off, out, out_off, n_out, cnt)
+        for j in range(n_cells * width):
+            t = 0
+            for u in range(LANES):
+                t += cnt[u, j]
+            cnt_out[c, j] = t
+        for k in range(n_cells):
+            t = 0
+            for o in range(width):
+                t += cnt_out[c, k * width + o]
+            n_out_arr[c, k] = t
+        return
+    # One table, a block of w slots per (cell, lane): the counts of the outcome levels (float64,
+    # exact far beyond a chunk's rows), then the sums of d and of d * d (slots width, width + 1).
+    # A row's three updates then share one cache line; measured ~1.15x faster than three tables.
+    w = max(4, width + 2)
+    acc = np.zeros(n_cells * LANES * w, dtype=np.float64)
+    if has_out and cb.shape[0] > 0 and n_out == 2:
+        _shifted_cells_binary(lo, hi, cb, out, out_off, val, K, acc)
+    elif has_out and cb.shape[0] > 0:
+        _shifted_cells_out(lo, hi, cb, out, out_off, n_out, val, K, acc)
+    elif has_out and n_out == 2:
+        _shifted_groups_binary(lo, hi, grp, grp_off, out, out_off, val, K, acc)
+    elif has_out:
+        _shifted_groups_out(lo, hi, grp, grp_off, out, out_off, n_out, val, K, acc)
+    elif cb.shape[0] > 0:
+        _shifted_cells(lo, hi, cb, val, K, acc)
+    else:
+        _shifted_groups(lo, hi, grp, grp_off, val, K, acc)
     s1 = np.zeros((LANES, n_cells), dtype=np.float64)
     s2 = np.zeros((LANES, n_cells), dtype=np.float64)
-    if has_val:
-        if has_out and cb.shape[0] > 0 and n_out == 2:
-            _shifted_cells_binary(lo, hi, cb, out, out_off, val, K, cnt, s1, s2)
-        elif has_out and cb.shape[0] > 0:
-            _shifted_cells_out(lo, hi, cb, out, out_off, n_out, val, K, cnt, s1, s2)
-        elif has_out:
-            _shifted_groups_out(lo, hi, grp, grp_off, out, out_off, n_out, val, K, cnt, s1, s2)
-        elif cb.shape[0] > 0:
-            _shifted_cells(lo, hi, cb, val, K, cnt, s1, s2)
-        else:
-            _shifted_groups(lo, hi, grp, grp_off, val, K, cnt, s1, s2)
-    else:
-        _pass_counts(lo, hi, cb, grp, grp_off, out, out_off, n_out, cnt)
-    for j in range(n_cells * width):
-        t = 0
-        for u in range(LANES):
-            t += cnt[u, j]
-        cnt_out[c, j] = t
     for k in range(n_cells):
-        t = 0
+        nk = 0
         for o in range(width):
-            t += cnt_out[c, k * width + o]
-        n_out_arr[c, k] = t
-    if not has_val:
-        return
+            t = 0
+            for u in range(LANES):
+                t += np.int64(acc[(k * LANES + u) * w + o])
+            cnt_out[c, k * width + o] = t
+            nk += t
+        n_out_arr[c, k] = nk
+        for u in range(LANES):
+            s1[u, k] = acc[(k * LANES + u) * w + width]
+            s2[u, k] = acc[(k * LANES + u) * w + width + 1]
     # Shifted sums (Chan, Golub & LeVeque 1983): with d = x - K, mean = K + sum(d) / n and
     # M2 = sum(d^2) - sum(d)^2 / n.  The subtraction loses the digits of sum(d^2) / M2 =
     # 1 + (mean - K)^2 / variance; K is the cell's mean over the first rows, so that ratio is ~1.
