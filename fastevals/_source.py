@@ -266,15 +266,17 @@ def arrow_array(values: list) -> pa.Array:
     if not present:
         return pa.array(values)
     fill = None
-    if all(isinstance(v, (bool, np.bool_)) for v in present):
+    kinds = set(map(type, present))  # one pass over the values; the tests below run per type
+    booleans = all(issubclass(t, (bool, np.bool_)) for t in kinds)
+    numbers = not any(issubclass(t, (bool, np.bool_)) for t in kinds)
+    if booleans:
         dtype, fill = np.bool_, False
-    elif all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in present):
-        if all(-(1 << 63) <= int(v) < (1 << 63) for v in present):
+    elif numbers and all(issubclass(t, (int, np.integer)) for t in kinds):
+        if -(1 << 63) <= int(min(present)) and int(max(present)) < (1 << 63):
             dtype, fill = np.int64, 0
-    elif all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-             for v in present):
+    elif numbers and all(issubclass(t, (int, float, np.integer, np.floating)) for t in kinds):
         dtype, fill = np.float64, 0.0
-    elif all(isinstance(v, str) for v in present):
+    elif all(issubclass(t, str) for t in kinds):
         dtype, fill = str, ""
     if fill is None:
         return pa.array(values)

@@ -133,6 +133,7 @@ class ABTestState:
         self.non_binary_value = None
         self.rows_read = 0
         self.rows_dropped = 0
+        self._order_memo = None  # (label counts, sorted orders): see _sorted
 
     # -- which columns, of which kind ----------------------------------------------------------
     @property
@@ -317,11 +318,20 @@ class ABTestState:
     # -- finalize -------------------------------------------------------------------------------
     def _sorted(self):
         """Segment / group / outcome orders sorted by label, so that finalize does not depend on
-        the order in which labels were seen (merge stays commutative)."""
+        the order in which labels were seen (merge stays commutative). Labels are only ever
+        appended, so their counts identify the orders; they are kept for the next call."""
+        key = (len(self.segments), len(self.groups), len(self.outcomes))
+        memo = self._order_memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
         so = sorted(range(len(self.segments)), key=lambda i: _sort_key(self.segments.labels[i]))
         go = sorted(range(len(self.groups)), key=lambda i: _sort_key(self.groups.labels[i]))
         oo = sorted(range(len(self.outcomes)), key=lambda i: _sort_key(self.outcomes.labels[i]))
-        return np.array(so, dtype=np.int64), np.array(go, dtype=np.int64), np.array(oo, dtype=np.int64)
+        orders = tuple(np.array(o, dtype=np.int64) for o in (so, go, oo))
+        for o in orders:
+            o.flags.writeable = False
+        self._order_memo = (key, orders)
+        return orders
 
     def _check_nonempty(self):
         if self.rows_read - self.rows_dropped == 0 and self.n.sum() == 0:
@@ -377,31 +387,28 @@ class ABTestState:
             res = _g_single(obs[np.ix_(keep_r, keep_c)], correction, monte_carlo,
                             (seed_key + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF, backend)
             rows.append(res)
-        if plain:
-            rows = _g_segments_plain(counts)
+        res = _g_segments_plain(counts) if plain else _g_columns(rows)
         seg_labels = [self.segments.labels[i] for i in so]
         cols = _label_columns(self.by, seg_labels)
-        cols["n"] = counts.sum(axis=(1, 2)).tolist()
+        cols["n"] = counts.sum(axis=(1, 2))
         for g_idx, g in enumerate(groups):
-            cols[f"n[{g}]"] = counts[:, g_idx, :].sum(axis=1).tolist()
+            cols[f"n[{g}]"] = counts[:, g_idx, :].sum(axis=1)
         if len(outcomes) == 2:
             # share of the second outcome level (e.g. converted == 1) per group: what people read first
             for g_idx, g in enumerate(groups):
                 with np.errstate(invalid="ignore", divide="ignore"):
                     share = counts[:, g_idx, 1] / counts[:, g_idx, :].sum(axis=1)
-                cols[f"rate[{g}]"] = share.tolist()
-        cols["statistic"] = [float(r["statistic"]) for r in rows]
-        cols["dof"] = [int(r["dof"]) for r in rows]
-        p = np.array([float(r["pvalue"]) for r in rows])
-        cols["pvalue"] = p.tolist()
-        cols["pvalue_adjusted"] = _stats.adjust_pvalues(p, adjust).tolist()
+                cols[f"rate[{g}]"] = share
+        cols["statistic"] = res["statistic"]
+        cols["dof"] = res["dof"]
+        cols["pvalue"] = res["pvalue"]
+        cols["pvalue_adjusted"] = _stats.adjust_pvalues(res["pvalue"], adjust)
         if monte_carlo:
-            pmc = np.array([np.nan if r["pvalue_mc"] is None else r["pvalue_mc"] for r in rows])
-            cols["pvalue_mc"] = pmc.tolist()
-            cols["pvalue_mc_adjusted"] = _stats.adjust_pvalues(pmc, adjust).tolist()
-            cols["backend"] = [r.get("backend", "cpu") for r in rows]
-        cols["small_counts"] = [bool(r["small_counts"]) for r in rows]
-        cols["note"] = [r.get("note", "") for r in rows]
+            cols["pvalue_mc"] = res["pvalue_mc"]
+            cols["pvalue_mc_adjusted"] = _stats.adjust_pvalues(res["pvalue_mc"], adjust)
+            cols["backend"] = res["backend"]
+        cols["small_counts"] = res["small_counts"]
+        cols["note"] = res["note"]
         return ABTable(src.arrow_table(cols), "g_test", adjust, srm, self.rows_dropped)
 
     def z_test(self, *, control=None, kind="mean", alternative="two-sided", margin=0.0, confidence=0.95,
@@ -455,20 +462,20 @@ class ABTestState:
             cols.update(_label_columns(self.by, seg_labels))
         cols["control"] = [groups[c_idx]] * len(seg_rows)
         cols["treatment"] = [groups[j] for j in t_rows]
-        cols["n_control"] = nc.tolist()
-        cols["n_treatment"] = nt.tolist()
-        cols["mean_control"] = mc.tolist()
-        cols["mean_treatment"] = mt.tolist()
-        cols["difference"] = r["difference"].tolist()
-        cols["ci_low"] = r["ci_low"].tolist()
-        cols["ci_high"] = r["ci_high"].tolist()
-        cols["relative_difference"] = r["relative_difference"].tolist()
-        cols["rel_ci_low"] = r["rel_low"].tolist()
-        cols["rel_ci_high"] = r["rel_high"].tolist()
-        cols["std_error"] = r["std_error"].tolist()
-        cols["statistic"] = r["statistic"].tolist()
-        cols["pvalue"] = r["pvalue"].tolist()
-        cols["pvalue_adjusted"] = _stats.adjust_pvalues(r["pvalue"], adjust).tolist()
+        cols["n_control"] = nc
+        cols["n_treatment"] = nt
+        cols["mean_control"] = mc
+        cols["mean_treatment"] = mt
+        cols["difference"] = r["difference"]
+        cols["ci_low"] = r["ci_low"]
+        cols["ci_high"] = r["ci_high"]
+        cols["relative_difference"] = r["relative_difference"]
+        cols["rel_ci_low"] = r["rel_low"]
+        cols["rel_ci_high"] = r["rel_high"]
+        cols["std_error"] = r["std_error"]
+        cols["statistic"] = r["statistic"]
+        cols["pvalue"] = r["pvalue"]
+        cols["pvalue_adjusted"] = _stats.adjust_pvalues(r["pvalue"], adjust)
         cols["note"] = notes.tolist()
         return ABTable(src.arrow_table(cols), f"z_test[{kind}]", adjust, srm, self.rows_dropped)
 
@@ -557,8 +564,23 @@ def _g_single(observed, correction, monte_carlo, seed_key, backend="auto") -> di
                 small_counts=small, note=note, backend=used)
 
 
-def _g_segments_plain(counts: np.ndarray) -> list[dict]:
-    """The uncorrected G-test of every segment's (group x outcome) table at once.
+def _g_columns(rows: list[dict]) -> dict:
+    """Per-segment results (dicts of :func:`_g_single`) as the sliced table's columns."""
+    return dict(
+        statistic=np.array([r["statistic"] for r in rows], dtype=np.float64),
+        dof=np.array([r["dof"] for r in rows], dtype=np.int64),
+        pvalue=np.array([r["pvalue"] for r in rows], dtype=np.float64),
+        pvalue_mc=np.array([np.nan if r["pvalue_mc"] is None else r["pvalue_mc"] for r in rows],
+                           dtype=np.float64),
+        backend=[r.get("backend", "cpu") for r in rows],
+        small_counts=np.array([r["small_counts"] for r in rows], dtype=np.bool_),
+        note=[r.get("note", "") for r in rows],
+    )
+
+
+def _g_segments_plain(counts: np.ndarray) -> dict:
+    """The uncorrected G-test of every segment's (group x outcome) table at once, as the
+    sliced table's columns (those of :func:`_g_columns`).
 
     Equal to :func:`_g_single` on each table with its empty rows and columns dropped
     (they add nothing to G and are left out of the dof and the small-count check);
@@ -579,16 +601,18 @@ def _g_segments_plain(counts: np.ndarray) -> list[dict]:
     kept = keep_r[:, :, None] & keep_c[:, None, :]
     small = (np.where(kept, obs, np.inf).min(axis=(1, 2)) < 100) | (
         np.where(kept, expected, np.inf).min(axis=(1, 2)) < 5)
+    small |= ~valid
     note = _SMALL_COUNTS_NOTE + " (pass monte_carlo=N)"
-    out = []
-    for k in range(g.shape[0]):
-        if not valid[k]:
-            out.append(dict(statistic=np.nan, pvalue=np.nan, dof=0, pvalue_mc=None, small_counts=True,
-                            note="fewer than two groups or outcome levels"))
-        else:
-            out.append(dict(statistic=float(g[k]), pvalue=float(p[k]), dof=int(dof[k]), pvalue_mc=None,
-                            small_counts=bool(small[k]), note=note if small[k] else ""))
-    return out
+    return dict(
+        statistic=np.where(valid, g, np.nan),
+        dof=np.where(valid, dof, 0).astype(np.int64),
+        pvalue=p,
+        pvalue_mc=np.full(g.shape, np.nan),
+        backend=["cpu"] * g.shape[0],
+        small_counts=small,
+        note=[(note if small[k] else "") if valid[k] else "fewer than two groups or outcome levels"
+              for k in range(g.shape[0])],
+    )
 
 
 def _monte_carlo_pvalue(obs: np.ndarray, expected: np.ndarray, n_tables: int, seed_key: int,
