@@ -263,6 +263,29 @@ def test_by_segments_and_groups_equal_twin():
                                    rtol=1e-12)
 
 
+def test_cell_fold_with_several_features_over_chunks_equals_twin():
+    # by= with a ratio and a mean (two features a row: the cell fold's general branch) on more
+    # rows than one kernel chunk, and group= with one feature, against the explicit weights
+    from fastevals._kernels import bootstrap as kb
+
+    n = 2 * kb.ROW_CHUNK + 77
+    d = make_data(n, seed=12)
+    B = 40
+    W = poisson_weights(n, B, seed=5).astype(np.float64)
+    tab = bootstrap(d, [M.ratio("x", "den"), M.mean("x")], by="seg", n_resamples=B, seed=5, progress=False)
+    assert tab.table.num_rows == 6
+    for r in tab:
+        s = d["seg"] == r.segment
+        sub = {k: v[s] for k, v in d.items()}
+        stat = TWINS["ratio" if r.metric.startswith("ratio") else "mean"][1]
+        np.testing.assert_allclose(r.bootstrap_distribution, [stat(sub, W[b, s]) for b in range(B)], rtol=RTOL)
+    grp = bootstrap(d, M.mean("den"), group="seg", control=0, n_resamples=B, seed=5, progress=False)
+    for r in grp:
+        if r.comparison is None and not isinstance(r.group, tuple):
+            s = d["seg"] == r.group
+            np.testing.assert_allclose(r.bootstrap_distribution, W[:, s] @ d["den"][s] / W[:, s].sum(1), rtol=RTOL)
+
+
 def test_group_difference_bca_acceleration_is_scipys_two_sample_formula():
     d = make_data(150, seed=8)
     res = bootstrap(d, M.mean("x"), group="seg", control=0, n_resamples=100, seed=1, method="bca",
