@@ -68,6 +68,12 @@ def _round32(x):
     return x ^ (x >> np.uint32(15))
 
 
+def _premix(x):
+    """The kernels keep rows' hashes and replicate words premixed: x ^ (x >> 16), R's first step."""
+    x = np.asarray(x, dtype=np.uint32)
+    return x ^ (x >> np.uint32(16))
+
+
 def _U(key, counters):
     """U(K, c) = R(R(lo32(c) ^ lo32(K)) ^ R(hi32(c) ^ hi32(K))) for uint64 counters."""
     k0, k1 = np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32)
@@ -136,16 +142,31 @@ def test_row_weights_across_the_2_32_boundary():
                                   np.stack([_twin_weights(12, b, far) for b in range(2)]))
 
 
+def test_premix_splits_the_round():
+    # R(x ^ y) = round32_tail(premix(x) ^ premix(y)): the weight loops premix once per row and
+    # per replicate and pay the rest of the round per weight
+    rng = np.random.default_rng(3)
+    xs = rng.integers(0, 2**32, 500, dtype=np.uint64).astype(np.uint32)
+    ys = rng.integers(0, 2**32, 500, dtype=np.uint64).astype(np.uint32)
+    twin = _round32(xs ^ ys)
+    pre = _premix(xs)
+    for x, y, t, p in zip(xs, ys, twin, pre):
+        r = int(kp.round32(np.uint32(x ^ y)))
+        assert r == int(t)
+        assert r == int(kp.round32_tail(np.uint32(kp.premix(x) ^ kp.premix(y))))
+        assert int(kp.premix(x)) == int(p)
+
+
 def test_key_hashes_and_weights_match_twin_and_rows():
     rng = np.random.default_rng(1)
     keys = rng.integers(0, 2**63, 5000, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     rk, qk = _scheme_keys(21)
     h = np.empty(5000, np.uint32)
     kp.key_hashes_into(rk, keys, 0, 5000, h)
-    np.testing.assert_array_equal(h, _U(int(rk), keys))
+    np.testing.assert_array_equal(h, _premix(_U(int(rk), keys)))
     out = np.empty(5000, np.int32)
     for b in (0, 7):
-        tot = kp.hashed_weights_into(kp.replicate_word(qk, b), h, out)
+        tot = kp.hashed_weights_into(kp.weight_key(qk, b), h, out)
         np.testing.assert_array_equal(out, _twin_weights(21, b, keys))
         assert tot == out.sum()
     h2 = np.empty(200, np.uint32)
@@ -161,7 +182,7 @@ def test_key_hashes_and_weights_match_twin_and_rows():
     # float64 output (the sorted passes) equals int32 output
     wf = np.empty(3000, np.float64)
     wi = np.empty(3000, np.int32)
-    kb = kp.replicate_word(qk, 2)
+    kb = kp.weight_key(qk, 2)
     assert kp.hashed_weights_into(kb, by_row, wf) == kp.hashed_weights_into(kb, by_row, wi)
     np.testing.assert_array_equal(wf, wi)
 
@@ -237,7 +258,7 @@ def test_row_hashes_for_odd_offsets_match_matrix():
         for g0 in (0, 1, 5, 100):
             for n in (1, 2, 9, 150):
                 kp.row_hashes_into(rk, g0, n, h)
-                kp.hashed_weights_into(kp.replicate_word(qk, b), h[:n], out)
+                kp.hashed_weights_into(kp.weight_key(qk, b), h[:n], out)
                 np.testing.assert_array_equal(out[:n], full[b, g0:g0 + n])
 
 

@@ -41,11 +41,11 @@ from .poisson import (
     hashed_weights_into,
     key_hashes_into,
     poisson1_flipped,
-    replicate_word,
-    round32,
+    round32_tail,
     row_hashes_into,
     scheme_keys,
     sign_flip,
+    weight_key,
 )
 
 LANES = 16
@@ -146,7 +146,7 @@ def _accumulate_block(seed, blk, g0, n, keys, cells, V, wsum, vsum, wbuf, hbuf, 
         else:
             row_hashes_into(rk, g, m, h)
         for b in range(b_lo, b_hi):
-            tot = hashed_weights_into(replicate_word(qk, b), h, wbuf)
+            tot = hashed_weights_into(weight_key(qk, b), h, wbuf)
             if use_cells:
                 _fold_cells(b, g, m, lo, wbuf, cells, V, wsum, vsum, wl)
             else:
@@ -278,7 +278,7 @@ def _auc_group_pass(kb, h, y, pbuf, area, nb, pos):
         ny = np.uint32(1 - y[j])
         for r in range(g):
             # the weight if row j is positive, 0 if negative: negatives' weights go to nb below
-            pbuf[r] = np.uint32(poisson1_flipped(np.int32(round32(np.uint32(c ^ kb[r])) ^ flip)))
+            pbuf[r] = np.uint32(poisson1_flipped(np.int32(round32_tail(np.uint32(c ^ kb[r])) ^ flip)))
         if ny:
             for r in range(g):
                 nb[r] = np.uint32(nb[r] + pbuf[r])
@@ -400,7 +400,7 @@ def sorted_poisson(kind, seed, B, x, y, tie_end, keys, rows, bounds, q):
             m = min(AUC_GROUP, B - b0)
             kb = np.empty(m, dtype=np.uint32)
             for r in range(m):
-                kb[r] = replicate_word(qk, b0 + r)
+                kb[r] = weight_key(qk, b0 + r)
             pbuf = np.empty(m, dtype=np.uint32)
             area = np.empty(m, dtype=np.uint64)
             nb = np.empty(m, dtype=np.uint32)
@@ -414,7 +414,7 @@ def sorted_poisson(kind, seed, B, x, y, tie_end, keys, rows, bounds, q):
                     out[b0 + r, c] = np.nan if denom == 0.0 else np.float64(area[r]) / denom
         return out
     for b in prange(B):
-        kb = replicate_word(qk, b)
+        kb = weight_key(qk, b)
         if kind == 0:
             wi = np.empty(n, dtype=np.int32)
             hashed_weights_into(kb, h, wi)

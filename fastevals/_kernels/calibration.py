@@ -54,7 +54,7 @@ import numpy as np
 from numba import prange
 
 from .._config import parallel_kernel, serial_kernel
-from .poisson import hashed_weights_into, replicate_word, row_hashes_into, scheme_keys
+from .poisson import hashed_weights_into, row_hashes_into, scheme_keys, weight_key
 
 N_STATS = 7
 W, MP, MY, M2P, CPY, SW2, SBR = range(N_STATS)
@@ -727,7 +727,7 @@ def _boot_block(p, cells, obs, w, row0, seed, b_lo, b_hi, out, wbuf, hbuf):
         cc = cells[lo:lo + m]
         oc = obs[lo:lo + m]
         for b in range(b_lo, b_hi):
-            hashed_weights_into(replicate_word(qk, b), h, wbuf)
+            hashed_weights_into(weight_key(qk, b), h, wbuf)
             acc = out[b]
             for i in range(m):
                 k = wbuf[i]
