@@ -729,11 +729,10 @@ def _boot_block(p, cells, obs, w, row0, seed, b_lo, b_hi, out, wbuf, hbuf):
         for b in range(b_lo, b_hi):
             hashed_weights_into(weight_key(qk, b), h, wbuf)
             acc = out[b]
+            # every row, weight 0 included: a branch on it mispredicts (37% of weights are 0),
+            # and adding 0.0 to these sums of non-negative terms leaves them bit for bit
             for i in range(m):
-                k = wbuf[i]
-                if k == 0:
-                    continue
-                wt = np.float64(k)
+                wt = np.float64(wbuf[i])
                 if has_w:
                     wt *= np.float64(w[lo + i])
                 c = np.uint64(cc[i])
