@@ -64,13 +64,14 @@ All arithmetic is unsigned and wraps (mod 2**64 for u64, mod 2**32 for u32);
 
 Cost: per weight one round (two 32-bit multiplies, eight rows to an AVX2
 instruction) and six compares; per row and block of replicates, the row
-hash (two rounds).  The round's first step, ``x ^ (x >> 16)``, distributes
-over xor, so the kernels keep row hashes and replicate words premixed
-(:func:`premix`) and pay only the rest of the round a weight
-(:func:`round32_tail`): 23 AVX2 instructions per 8 weights instead of 25, the
-weight loop 1.06-1.08x faster, the same weights.  Scheme v2 hashed ``(b, c)`` together, ``R(R(lo32(c) ^
+hash (two rounds).  Scheme v2 hashed ``(b, c)`` together, ``R(R(lo32(c) ^
 k0(b)) ^ K1(b))``: two rounds a weight; measured against it, v3's weight loop
 is ~1.4x and the bootstrap kernel 1.2-1.3x faster (docs/bootstrap.md).
+The round's first step, ``x ^ (x >> 16)``, distributes over xor, so the
+kernels keep row hashes and replicate words premixed (:func:`premix`) and pay
+only the rest of the round a weight (:func:`round32_tail`): 23 AVX2
+instructions per 8 weights instead of 25, the weight loop 1.06-1.08x faster,
+the same weights.
 
 Poisson(lambda) for the sufficient-statistics shortcut
 ------------------------------------------------------
