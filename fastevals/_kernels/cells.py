@@ -182,8 +182,6 @@ def _fold_codes(c, codes, off, out, out_off, n_out, val, n_cells, K, cnt_out, n_
         _shifted_out(codes, off, out, out_off, n_out, val, K, acc)
     else:
         _shifted(codes, off, val, K, acc)
-    s1 = np.zeros((LANES, n_cells), dtype=np.float64)
-    s2 = np.zeros((LANES, n_cells), dtype=np.float64)
     for k in range(n_cells):
         nk = 0
         for o in range(width):
@@ -193,9 +191,6 @@ def _fold_codes(c, codes, off, out, out_off, n_out, val, n_cells, K, cnt_out, n_
             cnt_out[c, k * width + o] = t
             nk += t
         n_out_arr[c, k] = nk
-        for u in range(LANES):
-            s1[u, k] = acc[(k * LANES + u) * w + width]
-            s2[u, k] = acc[(k * LANES + u) * w + width + 1]
     # Shifted sums (Chan, Golub & LeVeque 1983): with d = x - K, mean = K + sum(d) / n and
     # M2 = sum(d^2) - sum(d)^2 / n.  The subtraction loses the digits of sum(d^2) / M2 =
     # 1 + (mean - K)^2 / variance; K is the cell's mean over the first rows, so that ratio is ~1.
@@ -209,8 +204,8 @@ def _fold_codes(c, codes, off, out, out_off, n_out, val, n_cells, K, cnt_out, n_
             t1 = 0.0
             t2 = 0.0
             for u in range(LANES):
-                t1 += s1[u, k]
-                t2 += s2[u, k]
+                t1 += acc[(k * LANES + u) * w + width]
+                t2 += acc[(k * LANES + u) * w + width + 1]
             mean_out[c, k] = K[k] + t1 / nk
             m2 = t2 - t1 * t1 / nk
             m2_out[c, k] = m2
