@@ -105,7 +105,9 @@ def _fold_cells(b, g, m, lo, wbuf, cells, V, wsum, vsum, wl):
     # Every row, weight 0 included (a branch on it mispredicts: 37% of weights are 0). Indices
     # are unsigned, so numba adds no negative-index wraparound (cell codes are >= 0). The weight
     # counts go to 4 lanes (wl, int64: exact in any order), so consecutive rows of one cell do
-    # not wait on each other's store; the feature sums keep their global-row lanes.
+    # not wait on each other's store; the feature sums keep their global-row lanes. One feature
+    # (a mean, a proportion) has a loop of its own: measured 3.3-3.9x faster than the general
+    # loop with its inner loop over features (1M rows x 256 replicates, 4 cells, same results).
     F = V.shape[0]
     cc = cells[lo:lo + m]
     wl[:] = 0
