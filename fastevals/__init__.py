@@ -32,7 +32,7 @@ _LAZY = {
     "error_rate_interval": "fastevals.resampling",
     "ProportionInterval": "fastevals.resampling",
     "poisson_weights": "fastevals.resampling",
-    "ConfidenceInterval": "fastevals.results",
+    "ConfidenceInterval": "fastevals._protocol",
     "calibration": "fastevals.reliability",
     "CalibrationState": "fastevals.reliability",
     "CalibrationResult": "fastevals.reliability",
@@ -49,6 +49,47 @@ _LAZY = {
     "SimulationResult": "fastevals.bandits",
     "NonUniformLoggingWarning": "fastevals.bandits",
     "policy_from_bytes": "fastevals.bandits",
+    # the protocol every analysis speaks (fastevals._protocol)
+    "state_from_bytes": "fastevals._protocol",
+    # modern experiments (sequential tests, power)
+    "power": "fastevals._experiments",
+    "sample_size": "fastevals._experiments",
+    "PowerResult": "fastevals._experiments",
+    "SampleSizeResult": "fastevals._experiments",
+    "group_sequential_bounds": "fastevals._experiments",
+    "GroupSequentialBounds": "fastevals._experiments",
+    "sequential_test": "fastevals._experiments",
+    "SequentialState": "fastevals._experiments",
+    "SequentialResult": "fastevals._experiments",
+    "simulate_peeking": "fastevals._experiments",
+    "PeekingResult": "fastevals._experiments",
+    # fairness and robustness
+    "fairness": "fastevals._fairness",
+    "FairnessState": "fastevals._fairness",
+    "FairnessResult": "fastevals._fairness",
+    "robustness": "fastevals._fairness",
+    "RobustnessResult": "fastevals._fairness",
+    # error analysis by slices
+    "slices": "fastevals._slices",
+    "SlicesState": "fastevals._slices",
+    "SlicesResult": "fastevals._slices",
+    "sliced_metrics": "fastevals._slices",
+    "SlicedMetricsResult": "fastevals._slices",
+    # distribution shift
+    "profile": "fastevals._drift",
+    "Profile": "fastevals._drift",
+    "drift": "fastevals._drift",
+    "DriftResult": "fastevals._drift",
+    "adversarial_validation": "fastevals._drift",
+    "AdversarialValidationResult": "fastevals._drift",
+    # offline model comparison
+    "compare_models": "fastevals._compare",
+    "CompareModelsState": "fastevals._compare",
+    "CompareModelsResult": "fastevals._compare",
+    "mcnemar": "fastevals._compare",
+    "McNemarResult": "fastevals._compare",
+    "bootstrap_models": "fastevals._compare",
+    "BootstrapModelsResult": "fastevals._compare",
 }
 
 #: public submodules, also loaded on first access (``fastevals.metrics.mean(...)``)

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-
-class ConfidenceInterval(NamedTuple):
-    low: float
-    high: float
+from ._protocol import ConfidenceInterval  # noqa: F401  (one interval type for every analysis)
 
 
 class SampleRatioMismatchWarning(UserWarning):
