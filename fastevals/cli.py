@@ -14,7 +14,7 @@ import warnings
 # subcommand modules that add themselves with add_parser(subparsers); absent ones are skipped
 _PLUGINS = ("fastevals._cli_bootstrap", "fastevals._cli_calibration", "fastevals._cli_bandit",
             "fastevals._cli_experiments", "fastevals._cli_fairness", "fastevals._cli_slices",
-            "fastevals._cli_drift", "fastevals._cli_compare")
+            "fastevals._cli_drift", "fastevals._cli_compare", "fastevals._cli_warmup")
 
 
 def _json_default(obj):
