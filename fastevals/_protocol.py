@@ -509,8 +509,10 @@ class State:
                 continue
             values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64) if arr.null_count \
                 else src.numeric_view(arr)
-            if arr.null_count == 0 and math.isfinite(float(np.add.reduce(values, dtype=np.float64))):
-                continue
+            if arr.null_count == 0:
+                with np.errstate(invalid="ignore", over="ignore"):  # the sum is only a fast screen
+                    if math.isfinite(float(np.add.reduce(values, dtype=np.float64))):
+                        continue
             nonfinite = ~np.isfinite(values)
             if arr.null_count:
                 nonfinite &= np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
@@ -599,8 +601,13 @@ class State:
         return sink.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes):
-        """Rebuild a state from :meth:`to_bytes`; a clear ValueError for anything else."""
+    def from_bytes(cls, data: bytes, **scan_options):
+        """Rebuild a state from :meth:`to_bytes`; a clear ValueError for anything else.
+
+        The bytes hold the statistics and the options that shape them, not the scan
+        options of future updates: a ``filter`` (a pyarrow expression) or ``progress``
+        is given again here (``Cls.from_bytes(b, filter=...)``) when later updates need it.
+        """
         meta, table = _read_state_bytes(data)
         kind = meta.get("kind")
         target = STATES.get(kind) if cls is State else cls
@@ -612,7 +619,11 @@ class State:
         if int(meta.get("version", 0)) > target.version:
             raise ValueError(f"these bytes hold a {kind!r} state of layout version {meta['version']}, newer than "
                              f"this fastevals reads ({target.version}); upgrade fastevals")
-        params = _decode(meta["params"])
+        unknown = set(scan_options) - {"filter", "progress", "batch_size"}
+        if unknown:
+            raise TypeError(f"from_bytes takes only the scan options filter, progress and batch_size; "
+                            f"got {sorted(unknown)}")
+        params = {**_decode(meta["params"]), **scan_options}
         state = target(**params)
         state.n_read, state.n_dropped = (int(x) for x in meta["rows"])
         arrays = {}
@@ -623,13 +634,13 @@ class State:
         return state
 
 
-def state_from_bytes(data: bytes) -> State:
+def state_from_bytes(data: bytes, **scan_options) -> State:
     """Any fastevals state from its bytes (the kind is read from them).
 
     ``fastevals.state_from_bytes(b)`` reads what any state's ``to_bytes()`` wrote;
     ``SomeState.from_bytes(b)`` also checks that the bytes hold that kind of state.
     """
-    return State.from_bytes(data)
+    return State.from_bytes(data, **scan_options)
 
 
 def _read_state_bytes(data) -> tuple[dict, pa.Table]:
@@ -665,8 +676,6 @@ def _encode(value):
         return value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return {"__float__": repr(value)}
-    if isinstance(value, pc.Expression):
-        raise TypeError("a state with a `filter` expression cannot be serialized; filter the data instead")
     return value
 
 
