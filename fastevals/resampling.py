@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -232,7 +233,17 @@ def error_rate_interval(errors: int, n: int, confidence: float = 0.95, method: s
 # intervals from a bootstrap distribution (NumPy, as scipy.stats.bootstrap)
 
 
+class DegenerateBootstrapWarning(UserWarning):
+    """The metric was undefined on the data or on some replicates (one class for AUC, a zero
+    denominator, constant data for BCa): the interval is missing or built from fewer replicates."""
+
+
 def _interval(dist, estimate, confidence, method, accel):
+    ci = _interval_bounds(dist, estimate, confidence, method, accel)
+    return ConfidenceInterval(ci[0], ci[1], confidence=confidence, method=method)
+
+
+def _interval_bounds(dist, estimate, confidence, method, accel):
     ok = dist[np.isfinite(dist)]
     if ok.size < 2 or not np.isfinite(estimate):
         return ConfidenceInterval(math.nan, math.nan)
@@ -313,6 +324,22 @@ class _Args:
     backend_used: str = "cpu"  # what ran, set by _results
 
 
+#: the replicates' statistics a bootstrap may hold in memory (bytes); more is refused up front
+MAX_REPLICATE_BYTES = 4 << 30
+
+
+def _check_replicate_memory(n_resamples: int, n_metrics: int, n_cells: int = 1) -> None:
+    """Refuse a replicate count whose statistics cannot be held, before any work (not a MemoryError later)."""
+    # per replicate and cell: a weighted count, sums for each metric's leaves (~4 floats a metric),
+    # the metric's value and its sort for the interval
+    need = n_resamples * n_cells * 8 * (3 + 6 * n_metrics)
+    if need > MAX_REPLICATE_BYTES:
+        most = MAX_REPLICATE_BYTES // (n_cells * 8 * (3 + 6 * n_metrics))
+        raise ValueError(f"`n_resamples`={n_resamples:,} would hold about {need / 2**30:,.1f} GiB of replicate "
+                         f"statistics; the limit is {MAX_REPLICATE_BYTES / 2**30:g} GiB (n_resamples <= {most:,} "
+                         "here). Intervals stop improving long before that: 2,000-10,000 replicates is usual")
+
+
 def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, group, control, resampling,
                   nulls, progress, comparison="difference", backend="auto") -> _Args:
     ms = metric if isinstance(metric, (list, tuple)) else [metric]
@@ -325,6 +352,7 @@ def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, gr
     if len(set(names)) != len(names):
         raise ValueError(f"`metric` lists the same metric twice: {names!r}")
     n_resamples = check_int("n_resamples", n_resamples, low=2, high=MAX_RESAMPLES)
+    _check_replicate_memory(n_resamples, len(ms))
     confidence = check_probability("confidence", confidence)
     method = check_choice("method", method, _METHODS)
     seed = check_seed("seed", seed)
@@ -1301,6 +1329,9 @@ def _results(state: BootstrapState, args: _Args):
             shown = sorted({repr(v) for v in group_labels.values()})
             raise ValueError(f"`control`={args.control!r} is not a level of column {args.group!r}; "
                              f"levels: {', '.join(shown)}")
+        if args.control is not None and len(set(group_labels.values())) < 2:
+            raise ValueError(f"`group`={args.group!r} has a single level ({args.control!r}) in the data: "
+                             "there is nothing to compare with the control; at least two groups are needed")
     jacks = {}
     if args.method == "bca":
         ests = [np.asarray(m.combine(state.estimates), dtype=np.float64) for m in args.metrics]
@@ -1355,6 +1386,7 @@ def _result(args, name, dist, est, accel, n_rows, segment, group, comparison=Non
     dist = np.ascontiguousarray(dist, dtype=np.float64)
     ci = _interval(dist, est, args.confidence, args.method, accel)
     ok = dist[np.isfinite(dist)]
+    _warn_degenerate(name, segment, group, dist.size, ok.size, est, ci, args.method)
     se = float(np.std(ok, ddof=1)) if ok.size > 1 else math.nan
     seg = None
     if args.by:
@@ -1362,6 +1394,23 @@ def _result(args, name, dist, est, accel, n_rows, segment, group, comparison=Non
     return BootstrapResult(est, ci, se, dist, args.method, args.n_resamples, args.confidence, name,
                            args.resampling, args.seed, n_rows, int(dist.size - ok.size), seg, group,
                            None if accel is None else float(accel), comparison, args.backend_used)
+
+
+def _warn_degenerate(name, segment, group, n_rep, n_ok, est, ci, method) -> None:
+    """Say why an interval is missing or rests on fewer replicates; never drop replicates silently."""
+    where = name + (f" (segment {segment!r})" if segment else "") + (f" (group {group!r})" if group else "")
+    if not np.isfinite(est):
+        warnings.warn(f"{where} is undefined on the data (estimate {est}): e.g. a single class for AUC or a "
+                      "denominator that sums to 0; no interval", DegenerateBootstrapWarning, stacklevel=4)
+        return
+    if n_ok < n_rep:
+        warnings.warn(f"{where}: {n_rep - n_ok:,} of {n_rep:,} replicates ({(n_rep - n_ok) / n_rep:.1%}) were "
+                      "undefined (e.g. no positives drawn, a zero denominator) and are left out of the interval; "
+                      "with so few events the interval is unreliable (result.n_invalid)",
+                      DegenerateBootstrapWarning, stacklevel=4)
+    if method == "bca" and not np.isfinite(ci.low) and n_ok >= 2:
+        warnings.warn(f"{where}: the BCa interval is undefined (the jackknife acceleration is not finite, e.g. "
+                      "constant data); use method='percentile'", DegenerateBootstrapWarning, stacklevel=4)
 
 
 def _table(results, args):

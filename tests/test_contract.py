@@ -61,3 +61,58 @@ def test_g_statistic_with_an_expectation_of_other_margins():
     e0 = np.full((2, 2), 16.25)
     assert float(_stats.g_statistic(obs0, e0)) == pytest.approx(
         2 * np.sum(obs0[obs0 > 0] * np.log(obs0[obs0 > 0] / 16.25)), rel=1e-13)
+
+
+# ----------------------------------------------------------------------------------------------------
+# bootstrap: say why an interval is missing; refuse what cannot run
+
+
+def test_bootstrap_reports_undefined_replicates():
+    import fastevals
+    from fastevals import metrics
+    from fastevals.resampling import DegenerateBootstrapWarning
+
+    rng = np.random.default_rng(0)
+    y = np.zeros(100, np.int8)
+    y[7] = 1
+    data = {"y": y, "s": rng.random(100)}
+    with pytest.warns(DegenerateBootstrapWarning, match=r"of 2,000 replicates .* were undefined"):
+        res = fastevals.bootstrap(data, metrics.roc_auc("y", "s"), seed=1, progress=False)
+    # a replicate is undefined exactly when it draws the one positive zero times: P = e^-1
+    w = fastevals.poisson_weights(100, 2000, seed=1)
+    assert res.n_invalid == int((w[:, 7] == 0).sum())
+    assert stats.binomtest(res.n_invalid, 2000, np.exp(-1)).pvalue > 1e-3
+    with pytest.warns(DegenerateBootstrapWarning, match="undefined on the data"):
+        one = fastevals.bootstrap({"y": np.zeros(50, np.int8), "s": rng.random(50)}, metrics.roc_auc("y", "s"),
+                                  seed=1, progress=False)
+    assert np.isnan(one.confidence_interval.low)
+    with pytest.warns(DegenerateBootstrapWarning, match="BCa interval is undefined"):
+        fastevals.bootstrap({"x": np.ones(50)}, metrics.mean("x"), method="bca", seed=1, progress=False)
+    with pytest.warns(DegenerateBootstrapWarning, match="denominator that sums to 0"):
+        fastevals.bootstrap({"a": np.ones(50), "b": np.zeros(50)}, metrics.ratio("a", "b"), seed=1,
+                            progress=False)
+
+
+def test_bootstrap_interval_knows_its_level_and_method():
+    import fastevals
+    from fastevals import metrics
+
+    res = fastevals.bootstrap({"x": np.arange(100.0)}, metrics.mean("x"), confidence=0.9, seed=1, progress=False)
+    assert res.confidence_interval.confidence == 0.9 and res.confidence_interval.method == "percentile"
+
+
+def test_bootstrap_single_group_with_control_is_an_error():
+    import fastevals
+    from fastevals import metrics
+
+    with pytest.raises(ValueError, match="single level .*at least two groups"):
+        fastevals.bootstrap({"g": np.array(["a"] * 50), "x": np.arange(50.0)}, metrics.mean("x"), group="g",
+                            control="a", seed=1, progress=False)
+
+
+def test_bootstrap_refuses_replicates_it_cannot_hold():
+    import fastevals
+    from fastevals import metrics
+
+    with pytest.raises(ValueError, match=r"`n_resamples`=1,000,000,000 would hold about .* GiB.*limit"):
+        fastevals.bootstrap({"x": np.arange(10.0)}, metrics.mean("x"), n_resamples=10**9, progress=False)
