@@ -119,6 +119,27 @@ def williams_q(observed: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
+# proportions
+
+
+def wilson_interval(phat, n, z):
+    """Wilson's score interval ``(low, high)`` of a proportion ``phat`` from ``n`` trials (arrays broadcast).
+
+    Never degenerate at 0 or 1: for ``phat = 0`` the upper bound is ``z^2 / (n + z^2)``.
+    Equal to ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z2 = z * z
+        denom = 1.0 + z2 / n
+        center = (phat + z2 / (2.0 * n)) / denom
+        half = z / denom * np.sqrt(phat * (1.0 - phat) / n + z2 / (4.0 * n * n))
+    # at phat = 0 (or 1) the bound is 0 (1) exactly; rounding must not put it a hair outside
+    low = np.where(phat <= 0.0, 0.0, np.clip(center - half, 0.0, 1.0))
+    high = np.where(phat >= 1.0, 1.0, np.clip(center + half, 0.0, 1.0))
+    return low, high
+
+
+# ---------------------------------------------------------------------------------------------
 # z-tests from moments
 
 

@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from . import _dask
 from . import _source as src
+from . import _stats
 from ._config import CHUNK_ROWS, PARALLEL_MIN_ROWS
 from ._validation import check_choice, check_int, check_nulls, check_probability, check_seed
 from .results import ConfidenceInterval
@@ -921,10 +922,15 @@ def replay(log, policy, *, arm: str = "arm", reward: str = "reward", propensity:
     ak = np.concatenate(kept_arms) if kept_arms else np.zeros(0, dtype=np.int64)
     n_kept = len(rk)
     z = _z(level)
+    binary = bool(n_kept) and bool(np.all((rk == 0.0) | (rk == 1.0)))
     if n_kept:
         curve = np.cumsum(rk) / np.arange(1, n_kept + 1)
         est = float(curve[-1])
-        if n_kept > 1:
+        if binary:
+            # 0/1 rewards: Wilson's interval, which is not degenerate at 0 or 1 (a normal one is [0, 0]
+            # when no kept event was rewarded)
+            ci = ConfidenceInterval(*_stats.wilson_interval(est, n_kept, z), confidence=level, method="wilson")
+        elif n_kept > 1:
             half = z * float(np.std(rk, ddof=1)) / math.sqrt(n_kept)
             ci = ConfidenceInterval(est - half, est + half)
         else:
@@ -934,7 +940,7 @@ def replay(log, policy, *, arm: str = "arm", reward: str = "reward", propensity:
     ips = snips = ips_ci = snips_ci = None
     if propensity:
         pk = np.concatenate(kept_props) if kept_props else np.zeros(0)
-        ips, ips_ci, snips, snips_ci = _ips_estimates(rk, pk, n_events, z)
+        ips, ips_ci, snips, snips_ci = _ips_estimates(rk, pk, n_events, z, binary)
         if pmax - pmin > 1e-9 * pmax:
             warnings.warn(
                 f"logging propensities range from {pmin:.4g} to {pmax:.4g}: the log is not from a uniformly "
@@ -946,11 +952,24 @@ def replay(log, policy, *, arm: str = "arm", reward: str = "reward", propensity:
                         ips, ips_ci, snips, snips_ci, pol, level, batch_size)
 
 
-def _ips_estimates(rk, pk, n_events, z):
-    """IPS and self-normalized IPS over all events (terms are zero where the event was not kept)."""
+def _ips_estimates(rk, pk, n_events, z, binary=False):
+    """IPS and self-normalized IPS over all events (terms are zero where the event was not kept).
+
+    With 0/1 rewards the intervals are Wilson intervals on the effective sample size of the
+    importance weights, ``(sum v)^2 / sum v^2`` (SNIPS is a weighted proportion; IPS is SNIPS
+    times ``sum v / n_events``): never degenerate at 0 when no kept event was rewarded.
+    """
     w = rk / pk
     v = 1.0 / pk
     ips = float(w.sum() / n_events)
+    if binary and v.size:
+        sv = float(v.sum())
+        snips = float(w.sum() / sv)
+        n_eff = sv * sv / float(np.sum(v * v))
+        lo, hi = _stats.wilson_interval(snips, n_eff, z)
+        scale = sv / n_events
+        return (ips, ConfidenceInterval(lo * scale, hi * scale, method="wilson"), snips,
+                ConfidenceInterval(lo, hi, method="wilson"))
     if n_events > 1:
         # two-pass variance over all events: kept ones deviate by w - ips, the others by -ips
         var = (float(np.sum((w - ips) ** 2)) + (n_events - w.size) * ips * ips) / (n_events - 1)

@@ -937,11 +937,9 @@ def _replace_segments(res: CalibrationResult, segs: dict) -> CalibrationResult:
 
 
 def _wilson(phat, n, z):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        denom = 1 + z * z / n
-        center = (phat + z * z / (2 * n)) / denom
-        half = z / denom * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n))
-    return Interval(center - half, center + half)
+    from ._stats import wilson_interval
+
+    return Interval(*wilson_interval(phat, n, z))
 
 
 def _curve(edges, cnt, st, boot, label, confidence, weighted):

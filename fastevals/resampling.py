@@ -217,11 +217,9 @@ def error_rate_interval(errors: int, n: int, confidence: float = 0.95, method: s
         # clipped to [0, 1], as statsmodels does
         return ProportionInterval(max(p - d, 0.0), min(p + d, 1.0))
     if method == "wilson":
-        z2 = z * z
-        denom = 1.0 + z2 / n
-        center = (p + z2 / (2.0 * n)) / denom
-        d = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom
-        return ProportionInterval(center - d, center + d)
+        from ._stats import wilson_interval
+
+        return ProportionInterval(*(float(v) for v in wilson_interval(p, n, z)))
     from scipy import stats  # Clopper-Pearson only: scipy.stats costs a second to import
 
     low = 0.0 if errors == 0 else float(stats.beta.ppf(alpha / 2.0, errors, n - errors + 1))

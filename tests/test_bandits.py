@@ -391,9 +391,12 @@ def test_replay_equals_python_twin(batch_size, tuned):
     assert res.n_kept == kept.size and res.n_events == arms.size
     np.testing.assert_array_equal(res.reward_curve, np.cumsum(rewards[kept]) / np.arange(1, kept.size + 1))
     assert res.estimate == rewards[kept].mean()
-    half = stats.norm.ppf(0.975) * rewards[kept].std(ddof=1) / math.sqrt(kept.size)
-    np.testing.assert_allclose(res.confidence_interval, (res.estimate - half, res.estimate + half),
-                               rtol=1e-12)
+    # 0/1 rewards: Wilson's interval of the kept events' proportion
+    from statsmodels.stats.proportion import proportion_confint
+
+    ref = proportion_confint(int(rewards[kept].sum()), kept.size, alpha=0.05, method="wilson")
+    np.testing.assert_allclose(res.confidence_interval, ref, rtol=1e-12)
+    assert res.confidence_interval.method == "wilson"
     assert res.policy.state.pulls.tolist() == twin.n
     np.testing.assert_array_equal(res.kept_per_arm, np.bincount(arms[kept], minlength=3))
     assert policy.total_plays == 0  # the given policy is not changed
@@ -437,10 +440,35 @@ def test_replay_ips_and_snips_against_numpy():
     w[kept] = rewards[kept] / props[kept]
     v[kept] = 1 / props[kept]
     np.testing.assert_allclose(res.ips, w.mean(), rtol=1e-12)
+    snips = w.sum() / v.sum()
+    np.testing.assert_allclose(res.snips, snips, rtol=1e-12)
+    # 0/1 rewards: Wilson intervals on the importance weights' effective sample size (Kish)
+    from statsmodels.stats.proportion import proportion_confint
+
+    n_eff = v.sum() ** 2 / (v * v).sum()
+    z = stats.norm.ppf(0.975)
+    center = (snips + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    half = z / (1 + z * z / n_eff) * math.sqrt(snips * (1 - snips) / n_eff + z * z / (4 * n_eff * n_eff))
+    np.testing.assert_allclose(res.snips_confidence_interval, (center - half, center + half), rtol=1e-10)
+    m = int(round(n_eff))  # at an integer effective size the formula is statsmodels' Wilson interval
+    assert proportion_confint(snips * m, m, method="wilson")[1] == pytest.approx(
+        res.snips_confidence_interval.high, rel=1e-3)
+    scale = v.sum() / n
+    np.testing.assert_allclose(res.ips_confidence_interval, np.array([center - half, center + half]) * scale,
+                               rtol=1e-10)
+
+    # real-valued rewards keep the normal intervals over all events
+    real = rewards * rng.random(n)
+    with pytest.warns(fb.NonUniformLoggingWarning, match="propensities range"):
+        res = fb.replay({"arm": arms, "reward": real, "p": props}, fb.UCB1(k), propensity="p")
+    kept, _ = twin_replay(arms, real, k)
+    w = np.zeros(n)
+    v = np.zeros(n)
+    w[kept] = real[kept] / props[kept]
+    v[kept] = 1 / props[kept]
     half = stats.norm.ppf(0.975) * w.std(ddof=1) / math.sqrt(n)
     np.testing.assert_allclose(res.ips_confidence_interval, (w.mean() - half, w.mean() + half), rtol=1e-10)
     snips = w.sum() / v.sum()
-    np.testing.assert_allclose(res.snips, snips, rtol=1e-12)
     d = (w - snips * v) / v.mean()
     half = stats.norm.ppf(0.975) * d.std(ddof=1) / math.sqrt(n)
     np.testing.assert_allclose(res.snips_confidence_interval, (snips - half, snips + half), rtol=1e-10)

@@ -116,3 +116,30 @@ def test_bootstrap_refuses_replicates_it_cannot_hold():
 
     with pytest.raises(ValueError, match=r"`n_resamples`=1,000,000,000 would hold about .* GiB.*limit"):
         fastevals.bootstrap({"x": np.arange(10.0)}, metrics.mean("x"), n_resamples=10**9, progress=False)
+
+
+# ----------------------------------------------------------------------------------------------------
+# replay: binary rewards get intervals that are not degenerate at 0
+
+
+def test_replay_with_no_rewards_gives_a_wilson_interval_not_zero_width():
+    import fastevals
+    from statsmodels.stats.proportion import proportion_confint
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    log = {"arm": rng.integers(0, 3, n), "reward": np.zeros(n), "p": np.full(n, 1 / 3)}
+    res = fastevals.replay(log, "ucb1", seed=1, propensity="p")
+    assert res.estimate == 0.0
+    low, high = res.confidence_interval
+    ref = proportion_confint(0, res.n_kept, alpha=0.05, method="wilson")
+    assert low == 0.0 and high == pytest.approx(ref[1], rel=1e-12) and high > 0
+    assert res.snips_confidence_interval.high > 0 and res.ips_confidence_interval.high > 0
+    # uniform propensities: every weight is 3, so n_eff = n_kept and SNIPS' interval is the replay's
+    assert res.snips_confidence_interval.high == pytest.approx(high, rel=1e-12)
+    # some rewards: the Wilson interval of the kept events' proportion
+    log["reward"] = (rng.random(n) < 0.3).astype(float)
+    res = fastevals.replay(log, "ucb1", seed=1)
+    k = int(round(res.estimate * res.n_kept))
+    ref = proportion_confint(k, res.n_kept, alpha=0.05, method="wilson")
+    np.testing.assert_allclose(tuple(res.confidence_interval), ref, rtol=1e-12)
