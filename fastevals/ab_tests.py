@@ -9,13 +9,14 @@ merge, and finalize in closed form.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from . import _dask, _stats
+from . import _cuped, _dask, _stats
 from . import _source as src
 from ._config import CHUNK_ROWS, PARALLEL_MIN_ROWS
 from ._validation import (
@@ -110,7 +111,8 @@ class ABTestState:
     1.0
     """
 
-    def __init__(self, group: str, outcome: str | None = None, value: str | None = None, by=None):
+    def __init__(self, group: str, outcome: str | None = None, value: str | None = None, by=None, *,
+                 covariate=None, denominator: str | None = None, variance: str = "welch"):
         self.group = as_column_list("group", group, allow_none=False)
         if len(self.group) != 1:
             raise ValueError(f"`group` must name one column; got {group!r}")
@@ -118,9 +120,26 @@ class ABTestState:
         self.outcome = as_column_list("outcome", outcome)[0] if outcome is not None else None
         self.value = as_column_list("value", value)[0] if value is not None else None
         self.by = as_column_list("by", by)
-        cols = [self.group] + self.by + [c for c in (self.outcome, self.value) if c is not None]
+        self.covariates = as_column_list("covariate", covariate)
+        if denominator is not None and len(as_column_list("denominator", denominator)) != 1:
+            raise ValueError(f"`denominator` must name one column; got {denominator!r}")
+        self.denominator = as_column_list("denominator", denominator)[0] if denominator is not None else None
+        self.variance = check_choice("variance", variance, _cuped.VARIANCES)
+        if (self.covariates or self.denominator is not None) and self.value is None:
+            raise ValueError("`covariate` and `denominator` adjust the z-test on `value`: give `value` too")
+        if self.variance == "hc1" and self.denominator is not None:
+            raise ValueError("variance='hc1' is the robust standard error of an OLS coefficient: it does not "
+                             "apply to a ratio metric (`denominator`); use variance='welch' (delta method)")
+        cols = self.columns
         if len(set(cols)) != len(cols):
-            raise ValueError(f"a column is used twice among group/outcome/value/by: {cols!r}")
+            raise ValueError(f"a column is used twice among group/outcome/value/by/covariate/denominator: {cols!r}")
+        #: numeric columns of the co-moments: value, denominator, covariates (empty: plain z-test)
+        self.moment_columns = ([self.value] + ([self.denominator] if self.denominator else []) + self.covariates
+                               if (self.covariates or self.denominator) else [])
+        # fourth co-moments only where the HC1 standard error needs them (they cost ~3x in the scan)
+        self.moment_degree = 4 if (self.variance == "hc1" and self.covariates) else 2
+        nv = len(self.moment_columns)
+        self.n_moments = len(_cuped.monomials(nv, self.moment_degree)) if nv else 0
         self.segments = src.LabelIndex()
         self.groups = src.LabelIndex()
         self.outcomes = src.LabelIndex()
@@ -130,6 +149,8 @@ class ABTestState:
         self.m2 = np.zeros((0, 0))
         # first value of `value` that is neither 0 nor 1 (None: all 0/1 so far): kind="proportion"
         # must refuse other values
+        self.mu = np.zeros((0, 0, len(self.moment_columns)))  # per-cell means of moment_columns
+        self.mom = np.zeros((0, 0, self.n_moments))  # per-cell central co-moment sums (_cuped)
         self.non_binary_value = None
         self.rows_read = 0
         self.rows_dropped = 0
@@ -138,7 +159,8 @@ class ABTestState:
     # -- which columns, of which kind ----------------------------------------------------------
     @property
     def columns(self) -> list[str]:
-        return [self.group] + self.by + [c for c in (self.outcome, self.value) if c is not None]
+        return ([self.group] + self.by + [c for c in (self.outcome, self.value, self.denominator) if c is not None]
+                + self.covariates)
 
     def _requirements(self) -> dict:
         req = {self.group: ("group", src.LABEL)}
@@ -148,6 +170,10 @@ class ABTestState:
             req[self.outcome] = ("outcome", src.LABEL)
         if self.value is not None:
             req[self.value] = ("value", src.NUMERIC)
+        if self.denominator is not None:
+            req[self.denominator] = ("denominator", src.NUMERIC)
+        for c in self.covariates:
+            req[c] = ("covariate", src.NUMERIC)
         return req
 
     # -- update -------------------------------------------------------------------------------
@@ -160,7 +186,8 @@ class ABTestState:
         nulls = check_nulls(nulls)
         source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=self.columns)
         source.require(self._requirements())
-        nan_cols = (self.value,) if (self.value is not None and nulls == "drop") else ()
+        numeric = [c for c in (self.value, self.denominator) if c is not None] + self.covariates
+        nan_cols = tuple(numeric) if nulls == "drop" else ()
         scan = src.Scan(source, self.columns, nulls=nulls, nan_columns=nan_cols,
                         progress=src.Progress(progress))
         for batch in scan:
@@ -179,6 +206,11 @@ class ABTestState:
         for name, dtype in (("n", np.int64), ("mean", np.float64), ("m2", np.float64)):
             arr = np.zeros((s, g), dtype=dtype)
             arr[:S, :G] = getattr(self, name)
+            setattr(self, name, arr)
+        for name in ("mu", "mom"):
+            old = getattr(self, name)
+            arr = np.zeros((s, g, old.shape[2]))
+            arr[:S, :G] = old
             setattr(self, name, arr)
 
     def _fold(self, batch: pa.RecordBatch) -> None:
@@ -201,7 +233,8 @@ class ABTestState:
         else:
             o_lc = None
             out, out_off, n_out = np.empty(0, np.int8), 0, 1
-        if self.value is not None:
+        multi = bool(self.moment_columns)
+        if self.value is not None and not multi:
             val = _values_for_kernel(batch.column(self.value))
         else:
             val = np.empty(0, np.float64)
@@ -212,9 +245,18 @@ class ABTestState:
         n_chunks = -(-rows // chunk)
         if n_chunks * n_cells * (width + 3) > _MAX_PARTIAL_CELLS:
             chunk = max(chunk, -(-rows // max(1, _MAX_PARTIAL_CELLS // (n_cells * (width + 3)))))
-        kernel = cells.fold_cells_parallel if rows >= PARALLEL_MIN_ROWS else cells.fold_cells_serial
-        cnt, n, mean, m2 = kernel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val, n_cells, chunk)
-        if self.value is not None:
+        if multi:
+            mu, mom, n, mean, m2 = self._fold_moments(batch, seg, seg_off, grp, grp_off, n_grp, n_cells, chunk)
+            if self.outcome is not None:
+                kernel = cells.fold_cells_parallel if rows >= PARALLEL_MIN_ROWS else cells.fold_cells_serial
+                cnt = kernel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, np.empty(0, np.float64),
+                             n_cells, chunk)[0]
+            else:
+                cnt = n.copy()
+        else:
+            kernel = cells.fold_cells_parallel if rows >= PARALLEL_MIN_ROWS else cells.fold_cells_serial
+            cnt, n, mean, m2 = kernel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val, n_cells, chunk)
+        if self.value is not None and not multi:
             if not np.all(np.isfinite(mean)):  # a NaN or inf value poisons its cell's mean
                 bad = int(np.count_nonzero(~np.isfinite(val)))
                 raise ValueError(
@@ -247,18 +289,84 @@ class ABTestState:
         self.n[sub], self.mean[sub], self.m2[sub] = _chan_merge(
             self.n[sub], self.mean[sub], self.m2[sub], n[loc], mean, m2
         )
+        if multi:
+            nv = len(self.moment_columns)
+            self.mu[sub], self.mom[sub] = _cuped.merge(
+                self.mu[sub], self.mom[sub], mu.reshape(n_seg, n_grp, nv)[loc],
+                mom.reshape(n_seg, n_grp, -1)[loc], nv, self.moment_degree)
+
+    def _fold_moments(self, batch, seg, seg_off, grp, grp_off, n_grp, n_cells, chunk):
+        """Per-cell means and central co-moments of ``moment_columns`` in one batch: one compiled
+        pass of shifted sums (shifts: each cell's means over the first rows), a second pass with
+        the means as shifts where the first shifts proved too far for the sums to keep their digits."""
+        from ._kernels import cells
+
+        cols = self.moment_columns
+        nv, deg = len(cols), self.moment_degree
+        arrays = []
+        for c in cols:
+            a = src.numeric_view(batch.column(c))
+            arrays.append(a if a.dtype == np.float64 else a.astype(np.float64))
+        y = arrays[0]
+        X = arrays[1].reshape(1, -1) if nv == 2 else np.stack(arrays[1:])
+        rows = y.shape[0]
+        parent, var = _cuped.kernel_tables(nv, deg)
+        slots = n_cells * cells.LANES * parent.shape[0]
+        if -(-rows // chunk) * slots > _MAX_PARTIAL_CELLS:
+            chunk = max(chunk, -(-rows // max(1, _MAX_PARTIAL_CELLS // slots)))
+        # shifts: per-cell means of the first rows (their overall mean for cells not among them)
+        m = min(rows, cells.SHIFT_ROWS)
+        cell = grp[:m].astype(np.int64) - grp_off
+        if seg.shape[0]:
+            cell = cell + (seg[:m].astype(np.int64) - seg_off) * n_grp
+        cnt = np.bincount(cell, minlength=n_cells).astype(np.float64)
+        K = np.zeros((n_cells, nv))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for j, a in enumerate(arrays):
+                fill = float(a[:m].mean()) if m else 0.0
+                k = np.bincount(cell, weights=a[:m], minlength=n_cells) / cnt
+                K[:, j] = np.where((cnt > 0) & np.isfinite(k), k, fill if math.isfinite(fill) else 0.0)
+        kernel = cells.fold_moments_parallel if rows >= PARALLEL_MIN_ROWS else cells.fold_moments_serial
+        sq = [_cuped.moment_index(nv, deg)[tuple(2 if i == j else 0 for i in range(nv))] for j in range(nv)]
+        for attempt in range(2):
+            acc = kernel(seg, seg_off, grp, grp_off, n_grp, y, X, K, parent, var, n_cells, chunk)
+            raw = acc.reshape(acc.shape[0], n_cells, cells.LANES, -1).sum(axis=(0, 2))
+            mu, mom = _cuped.central(raw, K, nv, deg)
+            present = raw[:, 0] > 0
+            if not np.all(np.isfinite(mu[present])) or not np.all(np.isfinite(mom[present])):
+                bad = [c for c, a in zip(cols, arrays) if not np.all(np.isfinite(a))]
+                what = ", ".join(f"{c!r} ({int(np.count_nonzero(~np.isfinite(a))):,})"
+                                 for c, a in zip(cols, arrays) if c in bad)
+                raise ValueError(f"column(s) {what or cols} have non-finite values (NaN or inf) in a batch of "
+                                 f"{rows:,} rows; pass nulls='drop' to leave NaN rows out")
+            redo = np.zeros(n_cells, dtype=bool)
+            for j in sq:
+                redo |= present & (raw[:, j] > cells.REDO_RATIO * mom[:, j])
+            if attempt or not redo.any():
+                break
+            K = np.where(present[:, None], mu, K)
+        n = raw[:, 0].astype(np.int64)
+        index = _cuped.moment_index(nv, deg)
+        m2 = mom[:, index[(2,) + (0,) * (nv - 1)]].copy()
+        return mu, mom, n, mu[:, 0].copy(), m2
 
     # -- merge and serialization ----------------------------------------------------------------
     def _same_spec(self, other: ABTestState) -> None:
         if not isinstance(other, ABTestState):
             raise TypeError(f"can only merge with another ABTestState; got {type(other).__name__}")
-        if (self.group, self.outcome, self.value, self.by) != (other.group, other.outcome, other.value, other.by):
-            raise ValueError("cannot merge states of different analyses (group/outcome/value/by differ)")
+        if self._spec() != other._spec():
+            raise ValueError("cannot merge states of different analyses "
+                             "(group/outcome/value/by/covariate/denominator/variance differ)")
+
+    def _spec(self) -> dict:
+        """The constructor's arguments."""
+        return dict(group=self.group, outcome=self.outcome, value=self.value, by=self.by or None,
+                    covariate=self.covariates or None, denominator=self.denominator, variance=self.variance)
 
     def merge(self, other: ABTestState) -> ABTestState:
         """A new state holding both states' data (neither input changes)."""
         self._same_spec(other)
-        out = ABTestState(self.group, self.outcome, self.value, self.by or None)
+        out = ABTestState(**self._spec())
         for st in (self, other):
             s_map = np.array([out.segments.add(x) for x in st.segments.labels], dtype=np.int64)
             g_map = np.array([out.groups.add(x) for x in st.groups.labels], dtype=np.int64)
@@ -270,6 +378,9 @@ class ABTestState:
                 out.n[sub], out.mean[sub], out.m2[sub] = _chan_merge(
                     out.n[sub], out.mean[sub], out.m2[sub], st.n, st.mean, st.m2
                 )
+                if out.moment_columns:
+                    out.mu[sub], out.mom[sub] = _cuped.merge(out.mu[sub], out.mom[sub], st.mu, st.mom,
+                                                             len(out.moment_columns), out.moment_degree)
             if out.non_binary_value is None:
                 out.non_binary_value = st.non_binary_value
             out.rows_read += st.rows_read
@@ -286,6 +397,8 @@ class ABTestState:
             "segments": [lab(x) for x in self.segments.labels], "groups": self.groups.labels,
             "outcomes": self.outcomes.labels, "counts": self.counts.tolist(), "n": self.n.tolist(),
             "mean": self.mean.tolist(), "m2": self.m2.tolist(),
+            "covariate": self.covariates, "denominator": self.denominator, "variance": self.variance,
+            "mu": self.mu.tolist(), "mom": self.mom.tolist(),
             "non_binary_value": self.non_binary_value,
             "rows_read": self.rows_read, "rows_dropped": self.rows_dropped,
         })
@@ -293,7 +406,8 @@ class ABTestState:
     @classmethod
     def from_json(cls, text: str) -> ABTestState:
         d = json.loads(text)
-        st = cls(d["group"], d["outcome"], d["value"], d["by"] or None)
+        st = cls(d["group"], d["outcome"], d["value"], d["by"] or None, covariate=d.get("covariate") or None,
+                 denominator=d.get("denominator"), variance=d.get("variance", "welch"))
         for x in d["segments"]:
             st.segments.add(tuple(x) if isinstance(x, list) else x)
         for x in d["groups"]:
@@ -306,8 +420,126 @@ class ABTestState:
         st.n = np.array(d["n"], dtype=np.int64).reshape(shape)
         st.mean = np.array(d["mean"], dtype=np.float64).reshape(shape)
         st.m2 = np.array(d["m2"], dtype=np.float64).reshape(shape)
+        st.mu = np.array(d.get("mu", []), dtype=np.float64).reshape(shape + (len(st.moment_columns),))
+        st.mom = np.array(d.get("mom", []), dtype=np.float64).reshape(shape + (st.n_moments,))
         st.non_binary_value = d["non_binary_value"]
         st.rows_read, st.rows_dropped = d["rows_read"], d["rows_dropped"]
+        return st
+
+    @classmethod
+    def from_aggregates(cls, table, *, group: str, value: str, covariate=None, denominator: str | None = None,
+                        by=None) -> ABTestState:
+        """A state from per-(segment, group) sufficient statistics computed elsewhere (e.g. in SQL).
+
+        Parameters
+        ----------
+        table : pyarrow Table, pandas/polars DataFrame or dict of arrays
+            One row per (segment, group) (rows of the same cell are merged) with the columns
+            ``by...``, ``group``, ``n`` (rows), ``sum_<v>`` for each numeric column ``v`` (the
+            value, the denominator, the covariates) and, for each pair ``v, w`` of them (``v``
+            before ``w`` in that order, squares included), either ``sum_<v>_<w>`` (the raw sum
+            of products) or ``comoment_<v>_<w>`` (the centered sum
+            ``sum((v - mean_v) * (w - mean_w))``, e.g. DuckDB's ``regr_sxy(w, v)``, which keeps
+            more digits than raw sums when the means are large compared with the spread).
+        group, value, covariate, denominator, by
+            As in :func:`z_test`.
+
+        Returns
+        -------
+        ABTestState
+            With second co-moments only: ``z_test(variance="welch")`` (and ``"hc1"`` without
+            covariates) work as on the rows.
+
+        Raises
+        ------
+        ValueError
+            A missing column, a negative or non-integer ``n``, non-finite sums.
+
+        Examples
+        --------
+        >>> import fastevals
+        >>> agg = {"variant": ["control", "new"], "n": [4, 4], "sum_y": [10.0, 14.0],
+        ...        "sum_y_y": [30.0, 54.0]}
+        >>> st = fastevals.ABTestState.from_aggregates(agg, group="variant", value="y")
+        >>> round(st.z_test().difference, 6)
+        1.0
+        """
+        st = cls(group, None, value, by, covariate=covariate, denominator=denominator)
+        if not isinstance(table, pa.Table):
+            table = src.arrow_table(table) if isinstance(table, dict) else pa.table(table)
+        names = set(table.column_names)
+        numeric = [value] + ([denominator] if denominator is not None else []) + st.covariates
+
+        def column(name):
+            return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+        needed = [group, *st.by, "n"] + [f"sum_{v}" for v in numeric]
+        missing = [c for c in needed if c not in names]
+        if missing:
+            raise ValueError(f"from_aggregates: table has no column(s) {missing!r}; columns: {sorted(names)!r}")
+        n = column("n")
+        if not np.all(np.isfinite(n)) or np.any(n < 0) or np.any(n != np.round(n)):
+            raise ValueError("from_aggregates: column 'n' must hold non-negative integer row counts")
+        k = len(numeric)
+        sums = np.stack([column(f"sum_{v}") for v in numeric], axis=1)
+        rows = table.num_rows
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], 0.0)
+        C = np.zeros((rows, k, k))
+        for i in range(k):
+            for j in range(i, k):
+                a, b = numeric[i], numeric[j]
+                raw = next((f"sum_{x}_{y}" for x, y in ((a, b), (b, a)) if f"sum_{x}_{y}" in names), None)
+                cen = next((f"comoment_{x}_{y}" for x, y in ((a, b), (b, a)) if f"comoment_{x}_{y}" in names), None)
+                if cen is not None:
+                    c = column(cen)
+                elif raw is not None:
+                    c = column(raw) - sums[:, i] * mean[:, j]
+                else:
+                    raise ValueError(f"from_aggregates: table needs column 'sum_{a}_{b}' (sum of {a} * {b}) or "
+                                     f"'comoment_{a}_{b}' (its centered version)")
+                C[:, i, j] = C[:, j, i] = np.where(n > 0, c, 0.0)
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(C))):
+            raise ValueError("from_aggregates: the sums must be finite")
+        cell_mu = mean
+        if st.moment_columns:
+            index = _cuped.moment_index(k, 2)
+            mom = np.zeros((rows, st.n_moments))
+            mom[:, 0] = n
+            for i in range(k):
+                for j in range(i, k):
+                    a = [0] * k
+                    a[i] += 1
+                    a[j] += 1
+                    mom[:, index[tuple(a)]] = C[:, i, j]
+        labels_g = table.column(group).to_pylist()
+        by_cols = [table.column(b).to_pylist() for b in st.by]
+        o = st.outcomes.add(None)
+        for r in range(rows):
+            if n[r] == 0:
+                continue
+            if st.by:
+                lab = by_cols[0][r] if len(st.by) == 1 else tuple(col[r] for col in by_cols)
+                s = st.segments.add(lab)
+            else:
+                s = st.segments.add(None)
+            g = st.groups.add(labels_g[r])
+            st._grow(len(st.segments), len(st.groups), len(st.outcomes))
+            one = np.array([[int(n[r])]])
+            sub = (slice(s, s + 1), slice(g, g + 1))
+            st.n[sub], st.mean[sub], st.m2[sub] = _chan_merge(st.n[sub], st.mean[sub], st.m2[sub], one,
+                                                              np.array([[mean[r, 0]]]), np.array([[C[r, 0, 0]]]))
+            st.counts[s, g, o] += int(n[r])
+            if st.moment_columns:
+                st.mu[sub], st.mom[sub] = _cuped.merge(st.mu[sub], st.mom[sub], cell_mu[r][None, None],
+                                                       mom[r][None, None], k, 2)
+        st.rows_read = int(n.sum())
+        # a 0/1 value has sum(y * y) == sum(y); anything else cannot be a proportion
+        raw_yy = C[:, 0, 0] + sums[:, 0] * mean[:, 0]
+        if not np.allclose(raw_yy, sums[:, 0], rtol=1e-12, atol=0):
+            st.non_binary_value = "not 0/1 (from aggregates)"
+        if len(st.segments) == 0:
+            raise ValueError("from_aggregates: no rows with n > 0")
         return st
 
     def __eq__(self, other) -> bool:
@@ -412,8 +644,10 @@ class ABTestState:
         return ABTable(src.arrow_table(cols), "g_test", adjust, srm, self.rows_dropped)
 
     def z_test(self, *, control=None, kind="mean", alternative="two-sided", margin=0.0, confidence=0.95,
-               adjust="holm", expected_split=None, srm_threshold: float = 0.001):
-        """Every other group against ``control`` on the mean (or proportion) of ``value``."""
+               adjust="holm", expected_split=None, srm_threshold: float = 0.001, variance=None):
+        """Every other group against ``control`` on the mean (or proportion) of ``value``;
+        regression-adjusted with the state's covariates, a ratio of sums with its denominator
+        (see :func:`z_test`). ``variance``: None uses the state's."""
         if self.value is None:
             raise ValueError("this state has no `value` column: a z-test needs one")
         kind = check_choice("kind", kind, ("mean", "proportion"))
@@ -421,6 +655,17 @@ class ABTestState:
         margin = check_finite_float("margin", margin)
         confidence = check_probability("confidence", confidence)
         adjust = check_choice("adjust", adjust, _ADJUST, allow_none=True)
+        variance = self.variance if variance is None else check_choice("variance", variance, _cuped.VARIANCES)
+        multi = bool(self.moment_columns)
+        if kind == "proportion" and (multi or variance != "welch"):
+            raise ValueError("kind='proportion' uses the pooled proportion test; covariates, a denominator and "
+                             "variance='hc1' need kind='mean' (on 0/1 values it is the same difference)")
+        if variance == "hc1" and self.denominator is not None:
+            raise ValueError("variance='hc1' does not apply to a ratio metric (`denominator`); use 'welch'")
+        if variance == "hc1" and self.covariates and self.moment_degree < 4:
+            raise ValueError("variance='hc1' with covariates needs the fourth co-moments, which this state did "
+                             "not keep: build it with ABTestState(..., variance='hc1') (or pass variance='hc1' "
+                             "to z_test / abtest)")
         self._check_nonempty()
         if kind == "proportion":
             self._check_binary()
@@ -438,23 +683,59 @@ class ABTestState:
         t_rows = np.tile(np.array(treat), S)
         nc, mc, m2c = n[seg_rows, c_idx], mean[seg_rows, c_idx], m2[seg_rows, c_idx]
         nt, mt, m2t = n[seg_rows, t_rows], mean[seg_rows, t_rows], m2[seg_rows, t_rows]
-        r = _stats.z_compare(nc, mc, m2c, nt, mt, m2t, kind=kind, alternative=alternative,
-                             margin=margin, confidence=confidence)
-        notes = np.where((nc < 2) | (nt < 2), "fewer than two rows in control or treatment", "")
-        bad = (nc < 2) | (nt < 2)
+        adjusted = multi or variance != "welch"
+        if not adjusted:
+            r = _stats.z_compare(nc, mc, m2c, nt, mt, m2t, kind=kind, alternative=alternative,
+                                 margin=margin, confidence=confidence)
+            extra_notes = [""] * len(seg_rows)
+        else:
+            if multi:
+                mu = self.mu[np.ix_(so, go)]
+                mom = self.mom[np.ix_(so, go)]
+                nv, deg = len(self.moment_columns), self.moment_degree
+            else:  # variance="hc1" without covariates: (n, mean, M2) are all it needs
+                mu = mean[..., None]
+                mom = np.stack([n.astype(float), np.zeros_like(m2), m2], axis=-1)
+                nv, deg = 1, 2
+            stats_c = dict(n=nc, mean=mu[seg_rows, c_idx], M=mom[seg_rows, c_idx])
+            stats_t = dict(n=nt, mean=mu[seg_rows, t_rows], M=mom[seg_rows, t_rows])
+            r = _cuped.compare(stats_c, stats_t, ratio=self.denominator is not None, n_cov=len(self.covariates),
+                               variance=variance, degree=deg, alternative=alternative, margin=margin,
+                               confidence=confidence)
+            assert nv == 1 + (self.denominator is not None) + len(self.covariates)
+            extra_notes = r.pop("notes")
+            mc, mt = r.pop("mean_control"), r.pop("mean_treatment")
+        need = 2 + len(self.covariates) if variance == "hc1" else 2
+        bad = (nc < 2) | (nt < 2) | ((nc + nt) <= need)
+        notes = [("fewer than two rows in control or treatment" if bad[k] else extra_notes[k])
+                 for k in range(len(seg_rows))]
         for key in r:
-            r[key] = np.where(bad, np.nan, r[key])
+            if key != "theta":
+                r[key] = np.where(bad, np.nan, r[key])
+        if adjusted and not self.by and len(treat) == 1 and notes[0]:
+            warnings.warn(f"z-test on {self.value!r}: {notes[0]}", RuntimeWarning, stacklevel=3)
+        extra = {}
+        if adjusted:
+            extra = dict(covariates=tuple(self.covariates), denominator=self.denominator, variance=variance,
+                         variance_reduction=r["variance_reduction"], extra_sample_size=r["extra_sample_size"],
+                         standard_error_unadjusted=r["standard_error_unadjusted"],
+                         adjusted_mean_control=r["adjusted_mean_control"],
+                         adjusted_mean_treatment=r["adjusted_mean_treatment"])
         if not self.by and len(treat) == 1:
+            scalars = {k: float(v[0]) for k, v in extra.items() if isinstance(v, np.ndarray)}
+            extra.update(scalars)
+            if adjusted:
+                extra["theta"] = tuple(float(x) for x in r["theta"][0])
             return ZTestResult(
                 statistic=float(r["statistic"][0]), pvalue=float(r["pvalue"][0]),
                 difference=float(r["difference"][0]),
                 confidence_interval=ConfidenceInterval(float(r["ci_low"][0]), float(r["ci_high"][0])),
                 relative_difference=float(r["relative_difference"][0]),
                 relative_confidence_interval=ConfidenceInterval(float(r["rel_low"][0]), float(r["rel_high"][0])),
-                std_error=float(r["std_error"][0]), control=groups[c_idx], treatment=groups[treat[0]],
+                standard_error=float(r["std_error"][0]), control=groups[c_idx], treatment=groups[treat[0]],
                 mean_control=float(mc[0]), mean_treatment=float(mt[0]), n_control=int(nc[0]),
                 n_treatment=int(nt[0]), kind=kind, alternative=alternative, margin=margin,
-                confidence=confidence, srm=srm, rows_dropped=self.rows_dropped,
+                confidence=confidence, srm=srm, rows_dropped=self.rows_dropped, note=notes[0], **extra,
             )
         cols = {}
         if self.by:
@@ -466,18 +747,29 @@ class ABTestState:
         cols["n_treatment"] = nt
         cols["mean_control"] = mc
         cols["mean_treatment"] = mt
+        if adjusted and multi:
+            cols["adjusted_mean_control"] = r["adjusted_mean_control"]
+            cols["adjusted_mean_treatment"] = r["adjusted_mean_treatment"]
         cols["difference"] = r["difference"]
         cols["ci_low"] = r["ci_low"]
         cols["ci_high"] = r["ci_high"]
         cols["relative_difference"] = r["relative_difference"]
         cols["rel_ci_low"] = r["rel_low"]
         cols["rel_ci_high"] = r["rel_high"]
-        cols["std_error"] = r["std_error"]
+        cols["standard_error"] = r["std_error"]
+        cols["std_error"] = r["std_error"]  # former name, kept for existing readers
+        if adjusted:
+            cols["standard_error_unadjusted"] = r["standard_error_unadjusted"]
+            cols["variance_reduction"] = r["variance_reduction"]
+            cols["extra_sample_size"] = r["extra_sample_size"]
+            for j, c in enumerate(self.covariates):
+                cols[f"theta[{c}]"] = np.where(bad, np.nan, r["theta"][:, j])
         cols["statistic"] = r["statistic"]
         cols["pvalue"] = r["pvalue"]
         cols["pvalue_adjusted"] = _stats.adjust_pvalues(r["pvalue"], adjust)
-        cols["note"] = notes.tolist()
-        return ABTable(src.arrow_table(cols), f"z_test[{kind}]", adjust, srm, self.rows_dropped)
+        cols["note"] = notes
+        test = f"z_test[{kind}]" if not adjusted else f"z_test[{'ratio' if self.denominator else kind}, {variance}]"
+        return ABTable(src.arrow_table(cols), test, adjust, srm, self.rows_dropped)
 
     def _check_binary(self):
         if self.non_binary_value is not None:
@@ -649,8 +941,9 @@ def _monte_carlo_pvalue(obs: np.ndarray, expected: np.ndarray, n_tables: int, se
 # public API
 
 
-def _make_state(group, outcome, value, by):
-    return ABTestState(group=group, outcome=outcome, value=value, by=by)
+def _make_state(group, outcome, value, by, covariate=None, denominator=None, variance="welch"):
+    return ABTestState(group=group, outcome=outcome, value=value, by=by, covariate=covariate,
+                       denominator=denominator, variance=variance)
 
 
 def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, seed=None, adjust="holm",
@@ -727,8 +1020,10 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
 
 def z_test(data, *, group, value, control=None, kind="mean", alternative="two-sided", margin=0.0,
            confidence=0.95, by=None, adjust="holm", nulls="raise", filter=None, batch_size=None,
-           expected_split=None, progress=False, engine=None):
-    """Two-sample z-test of every group against ``control`` on the mean (or proportion) of ``value``.
+           expected_split=None, progress=False, engine=None, covariate=None, denominator=None,
+           variance="welch"):
+    """Two-sample z-test of every group against ``control`` on the mean (or proportion) of ``value``;
+    with regression adjustment (CUPED) on ``covariate`` and ratio metrics with ``denominator``.
 
     ``kind="mean"``: unequal-variance (Welch) standard error, as statsmodels
     ``CompareMeans.ztest_ind(usevar="unequal")`` and ``zconfint_diff``.
@@ -736,13 +1031,59 @@ def z_test(data, *, group, value, control=None, kind="mean", alternative="two-si
     (``proportions_ztest``), unpooled for the interval
     (``confint_proportions_2indep(method="wald")``).
 
-    ``margin``: tests treatment - control against ``margin`` instead of 0 (with
-    ``alternative="larger"``: superiority by at least ``margin``; with a negative
-    margin: non-inferiority). ``control`` defaults to a group named "control" if
-    there is one, else the first group in sorted order; the result names it.
+    Parameters
+    ----------
+    data : table-like
+        Any source fastevals reads (Arrow, Parquet path, pandas, polars, dict of arrays, Dask).
+    group, value : str
+        The group (variant) column and the numeric metric column.
+    control : optional
+        The control group; defaults to a group named "control" if there is one, else the first
+        group in sorted order (the result names it).
+    kind : {"mean", "proportion"}
+    alternative : {"two-sided", "larger", "smaller"}
+    margin : float
+        Tests treatment - control against ``margin`` instead of 0 (with ``alternative="larger"``:
+        superiority by at least ``margin``; with a negative margin: non-inferiority).
+    confidence : float
+    by : str or list of str, optional
+        Segment columns: one comparison per (segment, treatment), Holm-adjusted (``adjust``).
+    adjust : {"holm", "bh", None}
+    nulls : {"raise", "drop"}
+        ``"drop"`` leaves out rows with a null or NaN in any column used.
+    filter, batch_size, expected_split, progress, engine
+        As in :func:`g_test`.
+    covariate : str or list of str, optional
+        Pre-experiment covariates (e.g. the metric's pre-period value, or a model's prediction as in
+        CUPAC): regression adjustment. The difference is the coefficient on the treatment indicator of
+        OLS ``value ~ 1 + treatment + covariates`` on the two groups' rows (per segment), i.e. the
+        plain difference minus ``theta' (xbar_t - xbar_c)`` with the pooled within-group coefficient
+        ``theta``. Kept as per-cell co-moments: mergeable, one pass, every segment at once.
+    denominator : str, optional
+        Ratio metric: per group ``sum(value) / sum(denominator)`` (e.g. revenue per session) with rows
+        as the units (e.g. users); standard error by the delta method (ddof=1 covariances).
+        Covariates adjust its linearization (pass the numerator's and the denominator's
+        pre-period columns as two covariates).
+    variance : {"welch", "hc1"}
+        ``"welch"``: the Welch standard error of the adjusted values ``value - theta' covariates``
+        of each group (as CUPED is usually reported; the delta method for ratios).
+        ``"hc1"``: statsmodels' HC1 (heteroskedasticity-robust) standard error of the OLS coefficient;
+        with covariates the scan then also keeps third and fourth co-moments (slower scan).
 
-    Returns a :class:`ZTestResult` for one treatment without ``by``, else an
-    :class:`ABTable` with a row per (segment, treatment) and adjusted p-values.
+    Returns
+    -------
+    ZTestResult or ABTable
+        A :class:`ZTestResult` for one treatment without ``by``, else an :class:`ABTable` with a row
+        per (segment, treatment) and adjusted p-values. With covariates both report
+        ``variance_reduction`` (1 - adjusted variance / plain variance of the difference) and
+        ``extra_sample_size`` (rows a plain test would need on top of these for the same standard
+        error).
+
+    Raises
+    ------
+    ValueError
+        Unknown columns, non-numeric or non-finite values, a single group, ``kind="proportion"``
+        with covariates or a denominator, ``variance="hc1"`` with a denominator.
 
     Examples
     --------
@@ -752,11 +1093,26 @@ def z_test(data, *, group, value, control=None, kind="mean", alternative="two-si
     >>> res = fastevals.z_test(data, group="variant", value="revenue", control="a")
     >>> res.control, res.treatment, res.n_treatment
     ('a', 'b', 5000)
+
+    Regression adjustment on a pre-period covariate:
+
+    >>> pre = rng.exponential(10, 10_000)
+    >>> data = {"variant": np.repeat(["a", "b"], 5000), "pre": pre,
+    ...         "revenue": 0.8 * pre + rng.normal(0, 3, 10_000) + np.repeat([0.0, 0.5], 5000)}
+    >>> res = fastevals.z_test(data, group="variant", value="revenue", control="a", covariate="pre")
+    >>> round(res.difference, 3), round(res.variance_reduction, 2)
+    (0.509, 0.87)
+
+    References
+    ----------
+    A. Deng, Y. Xu, R. Kohavi, T. Walker, "Improving the sensitivity of online controlled experiments
+    by utilizing pre-experiment data", WSDM 2013.
+    A. Deng, U. Knoblich, J. Lu, "Applying the delta method in metric analytics", KDD 2018.
     """
     nulls = check_nulls(nulls)
     check_choice("kind", kind, ("mean", "proportion"))
     check_choice("alternative", alternative, _ALTERNATIVES)
-    st = _make_state(group, None, value, by)
+    st = _make_state(group, None, value, by, covariate, denominator, variance)
     st, scan = _dask.update_state(st, data, engine=engine, in_process=st._scan_into, nulls=nulls,
                                   filter=filter, batch_size=batch_size, progress=progress)
     scan.check_not_empty()
@@ -789,10 +1145,12 @@ class ABTestReport:
 def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind="mean",
            alternative="two-sided", margin=0.0, confidence=0.95, correction=None, monte_carlo=None,
            seed=None, adjust="holm", nulls="raise", filter=None, batch_size=None, expected_split=None,
-           progress=False, engine=None, backend="auto") -> ABTestReport:
+           progress=False, engine=None, backend="auto", covariate=None, denominator=None,
+           variance="welch") -> ABTestReport:
     """G-test on ``outcome`` and z-test on ``value`` in one pass over ``data``.
 
-    Arguments as in :func:`g_test` and :func:`z_test`; give ``outcome``, ``value`` or both.
+    Arguments as in :func:`g_test` and :func:`z_test` (``covariate``, ``denominator`` and
+    ``variance`` adjust the z-test); give ``outcome``, ``value`` or both.
 
     Examples
     --------
@@ -807,7 +1165,7 @@ def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind
     nulls = check_nulls(nulls)
     if outcome is None and value is None:
         raise ValueError("give `outcome` (for the G-test), `value` (for the z-test), or both")
-    st = _make_state(group, outcome, value, by)
+    st = _make_state(group, outcome, value, by, covariate, denominator, variance)
     st, scan = _dask.update_state(st, data, engine=engine, in_process=st._scan_into, nulls=nulls,
                                   filter=filter, batch_size=batch_size, progress=progress)
     scan.check_not_empty()

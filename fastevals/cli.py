@@ -118,8 +118,13 @@ def _report_text(report, args) -> None:
         out.write(f"\nz-test ({z.kind if hasattr(z, 'kind') else args.kind}) on {args.value}: "
                   "treatment vs control\n")
         if hasattr(z, "table"):
-            cols = [c for c in z.table.column_names if c not in ("note", "std_error", "rel_ci_low", "rel_ci_high")]
-            print_table(z.table.to_pylist(), cols)
+            hide = ("note", "std_error", "standard_error", "standard_error_unadjusted", "rel_ci_low", "rel_ci_high",
+                    "adjusted_mean_control", "adjusted_mean_treatment", "extra_sample_size")
+            cols = [c for c in z.table.column_names if c not in hide and not c.startswith("theta[")]
+            rows = z.table.to_pylist()
+            print_table(rows, cols)
+            for n in {r["note"] for r in rows if r["note"]}:
+                out.write(f"note: {n}\n")
         else:
             lo, hi = z.confidence_interval
             rlo, rhi = z.relative_confidence_interval
@@ -130,6 +135,17 @@ def _report_text(report, args) -> None:
                 f"  relative = {z.relative_difference:+.3%}  [{rlo:+.3%}, {rhi:+.3%}]\n"
                 f"  z = {z.statistic:.4f}, p = {z.pvalue:.4g} ({z.alternative}, margin {z.margin:g})\n"
             )
+            if z.denominator is not None:
+                out.write(f"  ratio metric: sum({args.value}) / sum({z.denominator}) per group, delta-method "
+                          "standard error\n")
+            if z.covariates:
+                theta = ", ".join(f"{c} {t:.4g}" for c, t in zip(z.covariates, z.theta))
+                out.write(f"  adjusted for {theta} ({z.variance} standard error {z.standard_error:.4g}, "
+                          f"unadjusted {z.standard_error_unadjusted:.4g})\n"
+                          f"  variance reduction = {z.variance_reduction:.1%} (worth {z.extra_sample_size:,.0f} "
+                          "more rows of a plain test)\n")
+            if z.note:
+                out.write(f"note: {z.note}\n")
 
 
 def _add_abtest_arguments(p: argparse.ArgumentParser) -> None:
@@ -141,6 +157,12 @@ def _add_abtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=["mean", "proportion"], default="mean")
     p.add_argument("--alternative", choices=["two-sided", "larger", "smaller"], default="two-sided")
     p.add_argument("--margin", type=float, default=0.0)
+    p.add_argument("--covariate", action="append", default=[], metavar="COL",
+                   help="pre-experiment covariate of the z-test: regression adjustment, CUPED (repeatable)")
+    p.add_argument("--denominator", default=None, metavar="COL",
+                   help="ratio metric: sum(value) / sum(COL) per group, delta-method standard error")
+    p.add_argument("--variance", choices=["welch", "hc1"], default="welch",
+                   help="z-test standard error: Welch (default) or HC1 (robust OLS)")
     p.add_argument("--confidence", type=float, default=0.95)
     p.add_argument("--correction", choices=["williams", "yates"], default=None)
     p.add_argument("--monte-carlo", type=int, default=None, metavar="N")
@@ -169,7 +191,8 @@ def _run_abtest(args) -> int:
             confidence=args.confidence, correction=args.correction, monte_carlo=args.monte_carlo,
             seed=args.seed, adjust=None if args.adjust == "none" else args.adjust, nulls=args.nulls,
             filter=_where(args.where, args.data), batch_size=args.batch_size, progress=not args.json,
-            engine=dask_engine(args),
+            engine=dask_engine(args), covariate=getattr(args, "covariate", None) or None,
+            denominator=getattr(args, "denominator", None), variance=getattr(args, "variance", "welch"),
         )
     if args.json:
         print_json(report.to_dict())

@@ -1243,19 +1243,13 @@ def _calibration_on_dask(ddf, make_state, custom, strategy, n_bins, columns, nul
 
 
 def _check_two_classes(res: CalibrationResult, label: str, multiclass) -> None:
-    """Binary: both outcomes must occur; classwise: at least two classes must occur.
-    (Top-label is exempt: a model that is always right is a legitimate input.)"""
-    if multiclass == "top-label":
+    """Classwise calibration needs at least two classes present. Binary labels of a single class
+    are fine: the ECE, the Brier score and the reliability curve are all defined there (an
+    evaluation slice of only negatives is a legitimate input); top-label is exempt too."""
+    if multiclass != "classwise":
         return
     present = [float(np.nansum(c.weight * c.observed_frequency)) > 0 for c in res.curves]
-    if multiclass is None:
-        c = res.curves[0]
-        pos = float(np.nansum(c.weight * c.observed_frequency))
-        if pos <= 0 or pos >= c.weight_total * (1 - 1e-12):
-            only = "1" if pos > 0 else "0"
-            raise ValueError(f"column {label!r} (given as `label`) has a single class (all {only}); "
-                             "calibration needs both outcomes")
-    elif sum(present) < 2:
+    if sum(present) < 2:
         raise ValueError(f"column {label!r} (given as `label`) has fewer than two classes present")
 
 

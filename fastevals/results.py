@@ -107,6 +107,13 @@ class ZTestResult(_DictMixin):
 
     ``difference`` is treatment minus control, ``relative_difference`` the lift
     (treatment / control - 1) with a delta-method interval.
+
+    With covariates (regression adjustment, CUPED) ``difference`` is the adjusted
+    difference, ``variance_reduction`` is ``1 - adjusted variance / plain variance``
+    of the difference, and ``extra_sample_size`` the rows that a plain test would
+    need in addition to ``n_control + n_treatment`` for the same standard error.
+    With a ``denominator`` the means are ratios of sums (``sum(value) / sum(denominator)``
+    per group). ``std_error`` is a read-only alias of ``standard_error``.
     """
 
     statistic: float
@@ -115,7 +122,7 @@ class ZTestResult(_DictMixin):
     confidence_interval: ConfidenceInterval
     relative_difference: float
     relative_confidence_interval: ConfidenceInterval
-    std_error: float
+    standard_error: float
     control: Any
     treatment: Any
     mean_control: float
@@ -128,6 +135,21 @@ class ZTestResult(_DictMixin):
     confidence: float
     srm: SRMResult | None = None
     rows_dropped: int = 0
+    covariates: tuple = ()
+    denominator: str | None = None
+    variance: str = "welch"
+    variance_reduction: float = 0.0
+    extra_sample_size: float = 0.0
+    standard_error_unadjusted: float = math.nan
+    theta: tuple = ()
+    adjusted_mean_control: float = math.nan
+    adjusted_mean_treatment: float = math.nan
+    note: str = ""
+
+    @property
+    def std_error(self) -> float:
+        """Alias of ``standard_error`` (the field's former name)."""
+        return self.standard_error
 
     def __iter__(self):
         return iter((self.statistic, self.pvalue))

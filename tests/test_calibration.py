@@ -564,8 +564,13 @@ def test_bad_inputs():
         fc.calibration({"p": p, "y": y}, prob="q", label="y")
     with pytest.raises(ValueError, match="weights"):
         fc.calibration({"p": p, "y": y, "w": -np.ones(100)}, prob="p", label="y", weights="w")
-    with pytest.raises(ValueError, match="single class"):
-        curve_of(p, np.zeros(100, dtype=np.int8))
+    # a single class is a legitimate input: ECE and Brier are defined (checked against NumPy)
+    one = curve_of(p, np.zeros(100, dtype=np.int8))
+    assert one.brier == pytest.approx(np.mean(p**2), rel=1e-12)
+    edges = np.linspace(0, 1, 11)
+    b = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, 9)
+    ece = sum(abs(p[b == k].sum()) for k in range(10)) / 100
+    assert one.ece == pytest.approx(ece, rel=1e-12)
     dropped = curve_of(np.where(np.arange(100) < 4, np.nan, p), y, nulls="drop")
     assert dropped.n == 96 and dropped.rows_dropped == 4
 

@@ -329,3 +329,96 @@ def first_non_binary(val):
         if x != 0 and x != 1:
             return i
     return -1
+
+
+# ------------------------------------------------------------------------------------------------
+# Co-moments of several numeric columns per cell: the value and its covariates (regression
+# adjustment, CUPED) and a ratio metric's denominator.
+#
+# Contract: y (rows,) and X (n_x, rows) float64 (X may have no rows: n_x = 0); K (n_cells, 1 + n_x)
+# per-cell shifts; monomials m = 1 .. M-1 of the shifted values d = (y, X[:, i]) - K[cell]
+# defined by ``parent`` / ``var``: monomial m = monomial parent[m] * d[var[m]] (monomial 0 = 1,
+# the count). Returns acc (n_chunks, n_cells * LANES * M): per chunk, cell and lane, the sums of
+# the monomials of the shifted values (fastevals._cuped turns them into central co-moments).
+# The same four lanes and fixed chunks as above: the same result on 1 or N threads.
+
+
+@serial_kernel
+def _moment_rows(codes, off, y, X, K, parent, var, acc):
+    uc = np.uintp(off)
+    nx = X.shape[0]
+    M = parent.shape[0]
+    d = np.empty(nx + 1, dtype=np.float64)
+    p = np.empty(M, dtype=np.float64)
+    p[0] = 1.0
+    for i in range(codes.shape[0]):
+        cell = np.uintp(codes[i]) - uc
+        base = (cell * np.uintp(LANES) + np.uintp(i & 3)) * np.uintp(M)
+        d[0] = y[i] - K[cell, 0]
+        for j in range(nx):
+            d[j + 1] = X[j, i] - K[cell, j + 1]
+        acc[base] += 1.0
+        for m in range(1, M):
+            v = p[parent[m]] * d[var[m]]
+            p[m] = v
+            acc[base + np.uintp(m)] += v
+
+
+@serial_kernel
+def _moment_rows_pair(codes, off, y, x, K, acc):
+    # _moment_rows for one covariate and second moments (the common CUPED case), written out:
+    # monomials 1, dy, dx, dy^2, dy dx, dx^2
+    uc = np.uintp(off)
+    for i in range(codes.shape[0]):
+        cell = np.uintp(codes[i]) - uc
+        base = (cell * np.uintp(LANES) + np.uintp(i & 3)) * np.uintp(6)
+        dy = y[i] - K[cell, 0]
+        dx = x[i] - K[cell, 1]
+        acc[base] += 1.0
+        acc[base + np.uintp(1)] += dy
+        acc[base + np.uintp(2)] += dx
+        acc[base + np.uintp(3)] += dy * dy
+        acc[base + np.uintp(4)] += dy * dx
+        acc[base + np.uintp(5)] += dx * dx
+
+
+@serial_kernel
+def _moment_codes(codes, off, y, X, K, parent, var, acc):
+    if X.shape[0] == 1 and parent.shape[0] == 6:
+        _moment_rows_pair(codes, off, y, X[0], K, acc)
+    else:
+        _moment_rows(codes, off, y, X, K, parent, var, acc)
+
+
+@serial_kernel
+def _moment_chunk(c, lo, hi, seg, seg_off, grp, grp_off, n_grp, y, X, K, parent, var, acc):
+    if seg.shape[0] > 0:
+        cb = np.empty(hi - lo, dtype=np.int32)
+        _cell_codes(lo, hi, seg, seg_off, grp, grp_off, n_grp, cb)
+        _moment_codes(cb, 0, y[lo:hi], X[:, lo:hi], K, parent, var, acc[c])
+    else:
+        _moment_codes(grp[lo:hi], grp_off, y[lo:hi], X[:, lo:hi], K, parent, var, acc[c])
+
+
+@serial_kernel
+def fold_moments_serial(seg, seg_off, grp, grp_off, n_grp, y, X, K, parent, var, n_cells, chunk):
+    rows = grp.shape[0]
+    n_chunks = max(1, (rows + chunk - 1) // chunk)
+    acc = np.zeros((n_chunks, n_cells * LANES * parent.shape[0]), dtype=np.float64)
+    for c in range(n_chunks):
+        lo = c * chunk
+        hi = min(rows, lo + chunk)
+        _moment_chunk(c, lo, hi, seg, seg_off, grp, grp_off, n_grp, y, X, K, parent, var, acc)
+    return acc
+
+
+@parallel_kernel
+def fold_moments_parallel(seg, seg_off, grp, grp_off, n_grp, y, X, K, parent, var, n_cells, chunk):
+    rows = grp.shape[0]
+    n_chunks = max(1, (rows + chunk - 1) // chunk)
+    acc = np.zeros((n_chunks, n_cells * LANES * parent.shape[0]), dtype=np.float64)
+    for c in prange(n_chunks):
+        lo = c * chunk
+        hi = min(rows, lo + chunk)
+        _moment_chunk(c, lo, hi, seg, seg_off, grp, grp_off, n_grp, y, X, K, parent, var, acc)
+    return acc
