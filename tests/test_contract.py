@@ -143,3 +143,48 @@ def test_replay_with_no_rewards_gives_a_wilson_interval_not_zero_width():
     k = int(round(res.estimate * res.n_kept))
     ref = proportion_confint(k, res.n_kept, alpha=0.05, method="wilson")
     np.testing.assert_allclose(tuple(res.confidence_interval), ref, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------------
+# checks that a planted bug would not get past
+
+
+def test_monte_carlo_pvalue_counts_the_observed_table():
+    """(1 + hits) / (N + 1): the most extreme 2x2 table is reached by a draw with probability
+    2 / C(20, 10) ~ 1e-5, so with this seed no draw reaches it and the p-value is 1 / (N + 1), not 0."""
+    import fastevals
+
+    for n_mc in (99, 999):
+        res = fastevals.g_test_counts([[10, 0], [0, 10]], monte_carlo=n_mc, seed=3)
+        assert res.pvalue_mc == pytest.approx(1.0 / (n_mc + 1), rel=1e-15)
+    # an ordinary table: hits = p (N + 1) - 1 is a whole number, binomial around the exact p-value
+    res = fastevals.g_test_counts([[6, 4], [3, 7]], monte_carlo=999, seed=3)
+    hits = res.pvalue_mc * 1000 - 1
+    assert hits == pytest.approx(round(hits), abs=1e-9)
+    obs = np.array([[6, 4], [3, 7]], float)
+    g_obs = float(_stats.g_statistic(obs, _stats.expected_counts(obs)))
+    exact = 0.0
+    for k in range(0, 11):  # every table with the same margins: top-left cell k
+        t = np.array([[k, 10 - k], [9 - k, 1 + k]], float)
+        if t.min() < 0:
+            continue
+        if float(_stats.g_statistic(t, _stats.expected_counts(t))) >= g_obs - 1e-9:
+            exact += stats.hypergeom.pmf(k, 20, 9, 10)
+    assert stats.binomtest(int(round(hits)), 999, exact).pvalue > 1e-3
+
+
+def test_simulated_regret_standard_error_is_the_spread_of_the_mean():
+    """regret_se is std / sqrt(n_runs): across independent simulations the final mean regret spreads
+    by about that much (a std / n_runs bug is 20x too small and fails)."""
+    import fastevals
+
+    finals, ses = [], []
+    for seed in range(40):
+        sim = fastevals.simulate("ucb1", [0.2, 0.3, 0.5], n_steps=300, n_runs=400, seed=seed)
+        finals.append(sim.final_regret)
+        ses.append(sim.regret_se[-1])
+        z = stats.norm.ppf(0.975)
+        assert sim.final_regret_confidence_interval.low == pytest.approx(sim.final_regret - z * sim.regret_se[-1])
+    ratio = np.std(finals, ddof=1) / np.mean(ses)
+    # the sample std of 40 draws is within +-35% of the truth with probability > 0.99
+    assert 0.65 < ratio < 1.35, ratio
