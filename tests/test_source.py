@@ -77,7 +77,10 @@ def test_every_source_kind_gives_the_same_state(tmp_path):
         "dict": {c: table.column(c).to_numpy() for c in table.column_names},
     }
     for name, data in sources.items():
-        assert_same_state(ref, state_of(data)), name
+        try:
+            assert_same_state(ref, state_of(data))
+        except AssertionError as exc:
+            raise AssertionError(f"input kind {name!r}: {exc}") from exc
 
 
 def test_group_first_seen_late_gets_its_own_cell():
