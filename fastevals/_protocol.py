@@ -106,7 +106,10 @@ class ConfidenceInterval(_Bounds):
     """
 
     def __new__(cls, low, high, confidence: float | None = None, method: str | None = None):
-        self = super().__new__(cls, float(low), float(high))
+        # scalars become floats; arrays (a band: one interval per point of a curve) stay arrays
+        low = float(low) if np.ndim(low) == 0 else np.asarray(low, dtype=np.float64)
+        high = float(high) if np.ndim(high) == 0 else np.asarray(high, dtype=np.float64)
+        self = super().__new__(cls, low, high)
         self.confidence = None if confidence is None else float(confidence)
         self.method = method
         return self
@@ -116,7 +119,7 @@ class ConfidenceInterval(_Bounds):
         return self.high - self.low
 
     def __contains__(self, value) -> bool:
-        return bool(self.low <= value <= self.high)
+        return bool(np.all((self.low <= value) & (value <= self.high)))
 
     def __repr__(self) -> str:
         extra = "" if self.confidence is None else f", confidence={self.confidence:g}"
@@ -124,7 +127,8 @@ class ConfidenceInterval(_Bounds):
         return f"ConfidenceInterval(low={fmt(self.low)}, high={fmt(self.high)}{extra})"
 
     def to_dict(self) -> dict:
-        return {"low": self.low, "high": self.high, "confidence": self.confidence, "method": self.method}
+        return {"low": plain(self.low), "high": plain(self.high), "confidence": self.confidence,
+                "method": self.method}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -244,7 +248,8 @@ class Result:
         row: dict[str, Any] = {}
         for name in self._field_names():
             v = getattr(self, name)
-            if isinstance(v, ConfidenceInterval) or (isinstance(v, tuple) and hasattr(v, "low")):
+            if (isinstance(v, ConfidenceInterval) or (isinstance(v, tuple) and hasattr(v, "low"))) \
+                    and np.ndim(v.low) == 0:
                 prefix = "" if name == "confidence_interval" else f"{name.removesuffix('_ci')}_"
                 row[f"{prefix}low"], row[f"{prefix}high"] = float(v.low), float(v.high)
             elif isinstance(v, (bool, int, float, str, np.generic)) or v is None:
