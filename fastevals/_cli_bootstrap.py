@@ -109,21 +109,10 @@ def run(args) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"fastevals bootstrap: error: {exc}", file=sys.stderr)
         return 2
-    rows = [res.to_dict()] if isinstance(res, BootstrapResult) else res.to_dict()["rows"]
     if args.json:
         from .cli import print_json
 
-        print_json(rows)
+        print_json([res.to_dict()] if isinstance(res, BootstrapResult) else res.to_dict()["rows"])
         return 0
-    conf = rows[0]["confidence"]
-    head = f"{'metric':<44} {'segment':>10} {'group':>10} {'estimate':>12} {f'{conf:.0%} low':>12} " \
-           f"{f'{conf:.0%} high':>12} {'std err':>10}"
-    print(head)
-    for r in rows:
-        print(f"{r['metric'][:44]:<44} {str(r['segment'] if r['segment'] is not None else ''):>10} "
-              f"{str(r['group'] if r['group'] is not None else ''):>10} {r['estimate']:>12.6g} "
-              f"{r['low']:>12.6g} {r['high']:>12.6g} {r['standard_error']:>10.4g}")
-    r0 = rows[0]
-    print(f"\n{r0['method']} interval, B = {r0['n_resamples']:,} {r0['resampling']} replicates, seed {r0['seed']}, "
-          f"{r0['n_rows']:,} rows")
+    print(res)  # the result's own report: one renderer for the API and the CLI
     return 0

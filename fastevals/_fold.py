@@ -32,7 +32,9 @@ def fold(state: State, data, *, engine=None, scheduler=None) -> State:
     if state.n_read:
         raise ValueError("a fold on Dask starts from a fresh state; this one already holds data "
                          "(fold the new data into a fresh state and merge the two)")
-    folded, _ = _dask.update_state(state, data, engine=engine, columns=state.columns, offset_arg="row_offset",
+    # a first pass counts each partition's rows only for states whose weights are keyed by row index
+    offset_arg = "row_offset" if getattr(state, "keyed_by_row_offset", True) else None
+    folded, _ = _dask.update_state(state, data, engine=engine, columns=state.columns, offset_arg=offset_arg,
                                    scheduler=scheduler, filter=state.filter)
     return folded
 

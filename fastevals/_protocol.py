@@ -155,7 +155,8 @@ def fmt(x, digits: int = 4) -> str:
         return f"[{fmt(x.low, digits)}, {fmt(x.high, digits)}]"
     if isinstance(x, np.ndarray):
         return f"<array {x.shape} {x.dtype}>"
-    if isinstance(x, (list, tuple)) and len(x) > 6:
+    if isinstance(x, (list, tuple)) and (len(x) > 6 or not all(
+            v is None or isinstance(v, (str, bool, int, float, np.generic)) for v in x)):
         return f"<{len(x)} items>"
     return str(x)
 
@@ -456,8 +457,14 @@ class State:
         return {**self._params(), "nulls": self.nulls, "batch_size": self.batch_size}
 
     def rows_used_in(self, table: pa.Table, **_) -> int:
-        """Rows of ``table`` this state would read (Dask's offset pass counts rows read, not used)."""
-        return table.num_rows
+        """Rows of ``table`` that key weights (Dask's offset pass): rows read, or rows used when the
+        state keys its rows by their place among the rows used (``row_keys = "used"``)."""
+        if self.row_keys == "read":
+            return table.num_rows
+        return sum(batch.num_rows for batch, _, _, _ in self._scan(table, 0))
+
+    #: what a row's global index counts: "read" (rows after the filter) or "used" (after dropped rows too)
+    row_keys: ClassVar[str] = "read"
 
     def update(self, data, *, row_offset: int | None = None):
         """Fold ``data`` (any input the input layer takes) into this state and return it.
@@ -465,6 +472,18 @@ class State:
         ``row_offset`` is the global index of the input's first row (default: the
         rows this state has read so far), which keys the bootstrap's weights.
         """
+        if row_offset is None:
+            row_offset = self.n_read if self.row_keys == "read" else self.n
+        for batch, ids, read, dropped in self._scan(data, int(row_offset), progress=self.progress):
+            self.n_read += read
+            self.n_dropped += dropped
+            if batch is not None:
+                self._update_batch(batch, ids)
+        return self
+
+    def _scan(self, data, start: int, *, progress=False):
+        """Yield ``(batch, rows, n_read, n_dropped)`` per scanned batch (``batch`` None when every row
+        of it was dropped): the required columns, checked, with nulls / NaN / inf raised or dropped."""
         reqs = self._requirements()
         source = src.open_source(data, filter=self.filter, batch_size=self.batch_size, columns_hint=list(reqs))
         checked = {c: (a, k) for c, (a, k) in reqs.items() if k != ANY}
@@ -474,28 +493,27 @@ class State:
                 shown = ", ".join(repr(n) for n in source.schema.names[:20])
                 raise ValueError(f"unknown column {c!r} (given as `{a}`); the input has columns: {shown}")
         numeric = [c for c, (_, k) in reqs.items() if k == NUMERIC]
-        start = self.n_read if row_offset is None else int(row_offset)
-        progress = src.Progress(resolve_progress(self.progress), total=source.num_rows, after=2.0)
-        read = 0
+        shown = src.Progress(resolve_progress(progress), total=source.num_rows, after=2.0)
+        read = used = 0
         for batch in source.batches(list(reqs)):
             n = batch.num_rows
             if n == 0:
                 continue
             keep = self._valid_rows(batch, reqs, numeric)
-            ids = RowIds(start + read, n)
+            first = start + (read if self.row_keys == "read" else used)
             read += n
-            self.n_read += n
-            if keep is not None:
+            if keep is None:
+                ids = RowIds(first, n)
+                dropped = 0
+            else:
                 kept = np.flatnonzero(keep)
-                self.n_dropped += n - kept.size
-                if kept.size == 0:
-                    continue
-                batch = batch.filter(pa.array(keep))
-                ids = RowIds(ids.start, kept.size, kept)
-            self._update_batch(batch, ids)
-            progress.update(read)
-        progress.close(read)
-        return self
+                dropped = n - kept.size
+                batch = batch.filter(pa.array(keep)) if kept.size else None
+                ids = RowIds(first, kept.size, kept if self.row_keys == "read" else None)
+            used += n - dropped
+            yield batch, ids, n, dropped
+            shown.update(read)
+        shown.close(read)
 
     def _valid_rows(self, batch, reqs, numeric) -> np.ndarray | None:
         bad = None

@@ -79,6 +79,27 @@ def _rebuild(factory: str, args: tuple, kwargs: dict) -> Metric:
     return globals()[factory](*args, **kwargs)
 
 
+def to_spec(metric: Metric):
+    """A metric as plain data (what a state's bytes store): the call that made it, or a comparison tree."""
+    if isinstance(metric, Comparison):
+        return {"op": metric.op, "left": to_spec(metric.left), "right": to_spec(metric.right)}
+    recipe = getattr(metric, "_recipe", None)
+    if recipe is None:
+        raise TypeError(f"metric {metric.name!r} was not made by a fastevals.metrics function; it cannot be "
+                        "stored")
+    factory, args, kwargs = recipe
+    return {"factory": factory, "args": list(args), "kwargs": dict(kwargs)}
+
+
+def from_spec(spec) -> Metric:
+    """The metric of :func:`to_spec`'s data."""
+    if "op" in spec:
+        return Comparison(from_spec(spec["left"]), from_spec(spec["right"]), spec["op"])
+    if spec.get("factory") not in __all__ or spec["factory"][0].isupper():
+        raise ValueError(f"unknown metric factory in stored state: {spec.get('factory')!r}")
+    return _rebuild(spec["factory"], tuple(spec["args"]), spec["kwargs"])
+
+
 def _recorded(factory):
     """Remember how a metric was made, so that it pickles (states travel to Dask workers)."""
     @functools.wraps(factory)

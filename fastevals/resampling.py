@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -27,8 +27,9 @@ from . import _source as src
 from . import _special as special
 from . import metrics as _metrics
 from ._config import MAX_RESAMPLES, PARALLEL_MIN_ROWS
+from ._fold import fold
+from ._protocol import ConfidenceInterval, Result, State, fmt, plain, result_dataclass
 from ._validation import as_column_list, check_choice, check_int, check_nulls, check_probability, check_seed
-from .results import ConfidenceInterval
 
 __all__ = [
     "bootstrap", "BootstrapResult", "BootstrapState", "BootstrapTable", "ConfidenceInterval", "error_rate_interval",
@@ -42,33 +43,34 @@ _COMPARISONS = ("difference", "relative", "both")
 _MULTINOMIAL_BLOCK = 1 << 22
 
 
-@dataclass(frozen=True, slots=True)
-class BootstrapResult:
+@result_dataclass
+class BootstrapResult(Result):
     """One bootstrap interval.
 
     Attributes
     ----------
     estimate : the metric on the data.
-    confidence_interval : ``(low, high)``.
+    confidence_interval : ``ConfidenceInterval(low, high, confidence, method)``.
     standard_error : standard deviation of the bootstrap distribution (ddof=1).
     bootstrap_distribution : the metric on each replicate (length ``n_resamples``).
     method, n_resamples, confidence, resampling, seed : how it was computed.
     metric : the metric's name; ``segment`` / ``group`` where ``by`` / ``group`` were given.
-    n_rows : rows used (after nulls were dropped).
-    n_invalid : replicates whose metric was undefined (e.g. no positives drawn), left out of the interval.
+    n : rows used (after nulls were dropped; for a comparison, both groups' rows).
+    n_invalid : replicates whose metric was undefined (e.g. no positives drawn), left out of the
+        interval (a ``DegenerateBootstrapWarning`` says so).
     """
 
     estimate: float
     confidence_interval: ConfidenceInterval
     standard_error: float
-    bootstrap_distribution: np.ndarray = field(repr=False)
+    bootstrap_distribution: np.ndarray
     method: str
     n_resamples: int
     confidence: float
     metric: str
     resampling: str
     seed: int
-    n_rows: int
+    n: int
     n_invalid: int = 0
     segment: object = None
     group: object = None
@@ -77,37 +79,39 @@ class BootstrapResult:
     backend: str = "cpu"
 
     def to_dict(self) -> dict:
-        return {
-            "metric": self.metric, "segment": self.segment, "group": self.group,
-            "estimate": self.estimate, "low": self.confidence_interval.low,
-            "high": self.confidence_interval.high, "standard_error": self.standard_error,
-            "method": self.method, "n_resamples": self.n_resamples, "confidence": self.confidence,
-            "resampling": self.resampling, "seed": self.seed, "n_rows": self.n_rows,
-            "n_invalid": self.n_invalid, "acceleration": self.acceleration, "comparison": self.comparison,
-            "backend": self.backend,
-        }
+        """Plain values (the bootstrap distribution left out: it is ``n_resamples`` numbers)."""
+        d = Result.to_dict(self)
+        del d["bootstrap_distribution"]
+        d["segment"], d["group"] = plain(self.segment), plain(self.group)
+        return d
 
-    def plot(self, ax=None, bins: int = 60):
-        """Histogram of the bootstrap distribution with the estimate and interval marked (needs matplotlib)."""
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("plot() needs matplotlib: pip install 'fastevals[plot]'") from None
-        if ax is None:
-            _, ax = plt.subplots()
+    def _title(self) -> str:
+        return f"bootstrap: {self.metric}"
+
+    def _summary_lines(self) -> list[str]:
+        ci = self.confidence_interval
+        lines = [f"estimate {fmt(self.estimate)}, {self.confidence:.0%} {self.method} interval {fmt(ci)}, "
+                 f"standard error {fmt(self.standard_error)}",
+                 f"B = {self.n_resamples:,} {self.resampling} replicates, seed {self.seed}, {self.n:,} rows"]
+        if self.n_invalid:
+            lines.append(f"{self.n_invalid:,} undefined replicates left out")
+        return lines
+
+    def _plot(self, ax) -> None:
         d = self.bootstrap_distribution
-        ax.hist(d[np.isfinite(d)], bins=bins, color="0.75")
+        ax.hist(d[np.isfinite(d)], bins=60, color="0.75")
         ax.axvline(self.estimate, color="k", label="estimate")
         for v in self.confidence_interval:
             ax.axvline(v, color="C3", linestyle="--")
         ax.set_xlabel(self.metric)
         ax.set_title(f"{self.confidence:.0%} {self.method} interval, B = {self.n_resamples:,}")
-        return ax
 
 
-@dataclass(frozen=True, slots=True)
-class BootstrapTable:
-    """Several intervals (several metrics, segments or groups): one row each in ``table``."""
+@result_dataclass
+class BootstrapTable(Result):
+    """Several intervals (several metrics, segments or groups): one row each in ``table``
+    (``metric``, ``segment``, ``group``, ``comparison``, ``estimate``, ``low``, ``high``,
+    ``standard_error``, ``n``); ``results`` holds each :class:`BootstrapResult`."""
 
     table: pa.Table
     results: tuple
@@ -121,11 +125,25 @@ class BootstrapTable:
     def __iter__(self):
         return iter(self.results)
 
-    def to_pandas(self):
-        return self.table.to_pandas()
-
     def to_dict(self) -> dict:
+        """``{"rows": [each result's to_dict()]}``."""
         return {"rows": [r.to_dict() for r in self.results]}
+
+    def _title(self) -> str:
+        r0 = self.results[0]
+        return (f"bootstrap: {r0.confidence:.0%} {r0.method} intervals, B = {r0.n_resamples:,} "
+                f"{r0.resampling} replicates, seed {r0.seed}")
+
+    def _plot(self, ax) -> None:
+        est = np.array([r.estimate for r in self.results])
+        lo = np.array([r.confidence_interval.low for r in self.results])
+        hi = np.array([r.confidence_interval.high for r in self.results])
+        y = np.arange(len(self.results))[::-1]
+        ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color="k", capsize=3)
+        labels = [r.metric + ("" if r.segment is None else f" | {r.segment}") +
+                  ("" if r.group is None else f" | {r.group}") for r in self.results]
+        ax.set_yticks(y, labels)
+        ax.set_xlabel("estimate with interval")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -316,7 +334,7 @@ class _Args:
     control: object
     resampling: str
     nulls: str
-    progress: bool
+    progress: object
     comparison: str = "difference"
     backend: str = "auto"
     backend_used: str = "cpu"  # what ran, set by _results
@@ -341,6 +359,8 @@ def _check_replicate_memory(n_resamples: int, n_metrics: int, n_cells: int = 1) 
 def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, group, control, resampling,
                   nulls, progress, comparison="difference", backend="auto") -> _Args:
     ms = metric if isinstance(metric, (list, tuple)) else [metric]
+    # a state rebuilt from its bytes gives the metrics' stored specs
+    ms = [_metrics.from_spec(m) if isinstance(m, dict) else m for m in ms]
     if not ms:
         raise ValueError("`metric` must be a metric or a non-empty list of metrics")
     for m in ms:
@@ -383,7 +403,7 @@ def _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, gr
     if backend == "cuda" and resampling == "multinomial":
         raise ValueError("backend='cuda' runs the Poisson bootstrap; resampling='multinomial' runs on the CPU")
     return _Args(list(ms), n_resamples, confidence, method, seed, cl[0] if cl else None, by,
-                 grp[0] if grp else None, control, resampling, nulls, bool(progress), comparison, backend)
+                 grp[0] if grp else None, control, resampling, nulls, progress, comparison, backend)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -417,6 +437,10 @@ class _Cells:
         return lab if len(self.columns) > 1 else (lab,)
 
 
+def _cat(parts, dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+
 def _grow(a, n_cells, axis):
     if a.shape[axis] >= n_cells:
         return a
@@ -425,7 +449,7 @@ def _grow(a, n_cells, axis):
     return np.concatenate([a, np.zeros(shape, dtype=a.dtype)], axis=axis)
 
 
-class BootstrapState:
+class BootstrapState(State, kind="bootstrap"):
     """Mergeable state of a bootstrap: per-replicate weighted sums, nothing per row.
 
     ``update(data)`` folds rows in, ``merge(other)`` combines two states
@@ -466,14 +490,20 @@ class BootstrapState:
     True
     """
 
-    def __init__(self, metric, *, n_resamples: int = 2000, seed=None, cluster=None, by=None, group=None,
-                 resampling: str = "poisson", nulls: str = "raise", backend: str = "auto"):
-        self._setup(_bootstrap_iv(metric, n_resamples, 0.95, "percentile", seed, cluster, by, group, None,
-                                  resampling, nulls, False, "difference", backend))
+    row_keys = "used"  # a row's weight is keyed by its place among the rows used (after drops)
+
+    def __init__(self, metric, *, n_resamples: int = 2000, confidence: float = 0.95, method: str = "percentile",
+                 seed=None, cluster=None, by=None, group=None, control=None, comparison: str = "difference",
+                 resampling: str = "poisson", nulls: str = "raise", filter=None, batch_size=None, progress=None,
+                 backend: str = "auto"):
+        State.__init__(self, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+        self._setup(_bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, group, control,
+                                  resampling, nulls, progress, comparison, backend))
 
     @classmethod
-    def _from_args(cls, args: _Args) -> BootstrapState:
+    def _from_args(cls, args: _Args, *, filter=None, batch_size=None) -> BootstrapState:
         st = cls.__new__(cls)
+        State.__init__(st, nulls=args.nulls, filter=filter, batch_size=batch_size, progress=args.progress)
         st._setup(args)
         return st
 
@@ -512,7 +542,6 @@ class BootstrapState:
         if args.cluster:
             need[args.cluster] = ("cluster", src.LABEL)
         self.need = need
-        self.columns = list(need)
         self.cells = _Cells(args.by + ([args.group] if args.group else []))
         self.ctx = [dict() for _ in self.sum_leaves]
         B = args.n_resamples
@@ -529,12 +558,64 @@ class BootstrapState:
         self.kept_rows: list = []  # global row index of each kept row
         self.kept_V: list = []
         self.ranges: list = []  # [start, stop) global row ranges folded in
-        self.rows_read = 0
-        self.rows_dropped = 0
-        self._source = None  # the in-process source, for BCa's second pass
+        self._data = None  # the in-process input, for BCa's second pass
         self._dask_input = None  # (data, engine, filter, batch_size) of a run on Dask, for the same
         self.backend_used = None if args.backend != "cpu" else "cpu"
         self.rows_hint = None  # rows of the whole input when known (the GPU's "large enough")
+
+    def _requirements(self) -> dict:
+        return self.need
+
+    # -- the protocol's bytes ------------------------------------------------------------------------
+    def _params(self) -> dict:
+        a = self.a
+        return {"metric": [_metrics.to_spec(m) for m in a.metrics], "n_resamples": a.n_resamples,
+                "confidence": a.confidence, "method": a.method, "seed": a.seed, "cluster": a.cluster,
+                "by": list(a.by), "group": a.group, "control": a.control, "comparison": a.comparison,
+                "resampling": a.resampling, "backend": a.backend}
+
+    def _arrays(self) -> dict:
+        out = {"wsum": self.wsum, "vsum": self.vsum, "s_full": self.s_full, "n_full": self.n_full,
+               "pat": self.pat, "ranges": np.array(self.ranges, dtype=np.int64).reshape(-1, 2)}
+        if self.keep_cells:
+            out["kept_cells"] = _cat(self.kept_cells, np.int64)
+            out["kept_rows"] = _cat(self.kept_rows, np.int64)
+        if self.kept_keys:
+            out["kept_keys"] = _cat(self.kept_keys, np.uint64)
+        if self.multinomial:
+            out["kept_V"] = (np.concatenate(self.kept_V, axis=1) if self.kept_V
+                             else np.zeros((self.F, 0), dtype=np.float64))
+        for c, parts in self.kept_cols.items():
+            out[f"col:{c}"] = _cat(parts, np.float64)
+        return out
+
+    def _set_arrays(self, arrays: dict) -> None:
+        for name in ("wsum", "vsum", "s_full", "n_full", "pat"):
+            setattr(self, name, arrays[name])
+        self.ranges = [tuple(int(v) for v in r) for r in arrays["ranges"]]
+        if "kept_cells" in arrays:
+            self.kept_cells, self.kept_rows = [arrays["kept_cells"]], [arrays["kept_rows"]]
+        if "kept_keys" in arrays:
+            self.kept_keys = [arrays["kept_keys"]]
+        if "kept_V" in arrays:
+            self.kept_V = [arrays["kept_V"]]
+        for c in self.kept_cols:
+            self.kept_cols[c] = [arrays[f"col:{c}"]]
+
+    def _extra(self) -> dict:
+        return {"labels": list(self.cells.index.labels), "ctx": [dict(c) for c in self.ctx],
+                "backend_used": self.backend_used}
+
+    def _set_extra(self, extra: dict) -> None:
+        self.cells.index = src.LabelIndex(extra["labels"])
+        self.ctx = [dict(c) for c in extra["ctx"]]
+        self.backend_used = extra["backend_used"]
+
+    @classmethod
+    def _example(cls):
+        rng = np.random.default_rng(7)
+        data = {"x": rng.exponential(size=120), "y": rng.integers(0, 2, 120), "seg": rng.integers(0, 3, 120)}
+        return {"metric": [_metrics.mean("x"), _metrics.std("x")], "n_resamples": 64, "seed": 3, "by": "seg"}, data
 
     # -- what the weights are keyed by ------------------------------------------------------------
     @property
@@ -555,58 +636,34 @@ class BootstrapState:
         return self.backend_used == "cuda"
 
     @property
-    def n_rows(self) -> int:
-        """Rows folded in (after dropped nulls)."""
-        return self.rows_read - self.rows_dropped
+    def keyed_by_row_offset(self) -> bool:
+        """Whether Dask must give each partition its first row's global index (a counting pass)."""
+        return self.keyed_by_row
 
     def _next_row(self) -> int:
         return max((stop for _, stop in self.ranges), default=0)
 
     # -- update --------------------------------------------------------------------------------------
-    def update(self, data, *, row_offset: int | None = None, filter=None, batch_size=None,
-               progress: bool = False) -> BootstrapState:
+    def update(self, data, *, row_offset: int | None = None) -> BootstrapState:
         """Fold the rows of ``data`` (any source fastevals reads) into the state; returns it.
 
         ``row_offset``: global index of the first row used (default: right after the rows
         folded so far).  The update is atomic: on an error the state is unchanged.
         """
-        source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=self.columns)
-        source.require(self.need)
         part = self._empty()
         part.ctx = copy.deepcopy(self.ctx)
         g0 = self._next_row() if row_offset is None else check_int("row_offset", row_offset, low=0)
-        part._scan_into(source, g0, progress)
+        part.rows_hint = getattr(data, "num_rows", None) if isinstance(data, pa.Table) else None
+        for batch, rows, read, dropped in part._scan(data, g0, progress=self.progress):
+            part.n_read += read
+            part.n_dropped += dropped
+            if batch is not None:
+                part._fold(batch, rows.start)
+        if part.n:
+            part.ranges.append((g0, g0 + part.n))
         self._absorb(part)
+        self._data = data
         return self
-
-    def rows_used_in(self, data, **_) -> int:
-        """Rows of ``data`` an update would fold in (rows with nulls dropped if ``nulls="drop"``).
-
-        Dask calls it to give each partition the global index of its first row.
-        """
-        source = src.open_source(data, columns_hint=self.columns)
-        source.require(self.need)
-        scan = self._scan(source, False)
-        for _ in scan:
-            pass
-        return scan.stats.rows_used
-
-    def _scan(self, source, progress: bool) -> src.Scan:
-        nan_cols = tuple(c for c in self.metric_cols if pa.types.is_floating(source.schema.field(c).type))
-        return src.Scan(source, self.columns, nulls=self.a.nulls, nan_columns=nan_cols,
-                        progress=src.Progress(progress))
-
-    def _scan_into(self, source, g0: int, progress: bool):
-        scan = self._scan(source, progress)
-        start = g0
-        for batch in scan:
-            self._fold(batch, g0)
-            g0 += batch.num_rows
-        if g0 > start:
-            self.ranges.append((start, g0))
-        self.rows_read += scan.stats.rows_read
-        self.rows_dropped += scan.stats.rows_dropped
-        return scan
 
     def _batch_features(self, batch):
         cols = {c: src.numeric_view(batch.column(c)) for c in self.metric_cols}
@@ -683,7 +740,7 @@ class BootstrapState:
                 a.nulls)
 
     def _empty(self) -> BootstrapState:
-        return BootstrapState._from_args(self.a)
+        return BootstrapState._from_args(self.a, filter=self.filter, batch_size=self.batch_size)
 
     def merge(self, other: BootstrapState) -> BootstrapState:
         """A new state holding both states' rows (neither input changes).
@@ -744,8 +801,8 @@ class BootstrapState:
         self.ranges.extend(st.ranges)
         used = {self.backend_used, st.backend_used}
         self.backend_used = "cuda" if "cuda" in used else ("cpu" if "cpu" in used else None)
-        self.rows_read += st.rows_read
-        self.rows_dropped += st.rows_dropped
+        self.n_read += st.n_read
+        self.n_dropped += st.n_dropped
 
     def _rebased(self, st: BootstrapState):
         """``st``'s sums expressed with this state's per-leaf shifts (``std`` centres its sums)."""
@@ -839,25 +896,32 @@ class BootstrapState:
         if self.kept_V:
             self.kept_V = [np.concatenate(self.kept_V, axis=1)[:, perm]]
 
-    def finalize(self, *, confidence: float = 0.95, method: str = "percentile", control=None):
+    def finalize(self, *, confidence: float | None = None, method: str | None = None, control=None):
         """The intervals: a :class:`BootstrapResult`, or a :class:`BootstrapTable` for several.
 
-        ``method``: ``"percentile"`` or ``"basic"`` (BCa needs a second pass over the data:
-        use :func:`bootstrap`); ``control``: as in :func:`bootstrap`, with ``group=``.
+        The state's own ``confidence``, ``method`` and ``control`` unless given here.
+        ``method="bca"`` needs a second pass over the data (the jackknife): it works on a
+        state whose last update read a table, dataset or Parquet path (or ran on Dask).
         """
-        confidence = check_probability("confidence", confidence)
-        method = check_choice("method", method, ("percentile", "basic"))
+        confidence = self.a.confidence if confidence is None else check_probability("confidence", confidence)
+        method = self.a.method if method is None else check_choice("method", method, _METHODS)
+        control = self.a.control if control is None else control
         if control is not None and self.a.group is None:
             raise ValueError("`control` needs a state built with `group=`")
-        if self.n_rows == 0:
+        if self.n == 0:
+            if self.n_read:
+                self.check_not_empty()
             raise ValueError("the bootstrap state holds no rows: update() it with data first")
+        if method == "bca" and self._data is None and self._dask_input is None:
+            raise ValueError("method='bca' reads the data twice (jackknife); this state has no input to read "
+                             "again (it was merged or rebuilt from bytes): use method='percentile' or 'basic'")
         args = dataclasses.replace(self.a, confidence=confidence, method=method, control=control)
         return _results(self, args)
 
     # -- serialization -------------------------------------------------------------------------------
     def __getstate__(self):
         d = dict(self.__dict__)
-        d["_source"] = None  # sources hold open files; a copy on a worker reads its own partition
+        d["_data"] = None  # the input may be a table or an open stream; a copy on a worker reads its own
         d["_dask_input"] = None
         return d
 
@@ -1023,12 +1087,13 @@ class BootstrapState:
         return cc, S, n
 
     def _rescan(self, with_keys=False):
-        if self._source is None or not self._source.rescannable:
+        if self._data is None or not src.open_source(self._data, filter=self.filter).rescannable:
             raise ValueError("method='bca' reads the data twice (jackknife); the input is a stream that can "
                              "be read once: pass a Table, dataset or Parquet path")
-        scan = self._scan(self._source, False)
         g0 = 0
-        for batch in scan:
+        for batch, _, _, _ in self._scan(self._data, 0):
+            if batch is None:
+                continue
             n = batch.num_rows
             cells = self.cells.codes(batch)
             _, V = self._batch_features(batch)
@@ -1071,7 +1136,7 @@ class _JackknifeSums:
         light.kept_cols, light.kept_cells, light.kept_keys, light.kept_rows, light.kept_V = {}, [], [], [], []
         light.values = light.estimates = None
         light.sorted_data = None
-        light._source = None
+        light._data = None
         light._dask_input = None
         self.state = light
         self.exprs = list(exprs)
@@ -1082,11 +1147,9 @@ class _JackknifeSums:
         self.rows_read = 0
         self.rows_dropped = 0
 
-    def update(self, data, *, batch_size=None, **_):
+    def update(self, data, **_):
         st = self.state
-        source = src.open_source(data, batch_size=batch_size, columns_hint=st.columns)
-        source.require(st.need)
-        st._source = source
+        st._data = data
         try:
             if st.a.cluster is not None:
                 for _, cc, V, keys in st._rescan(with_keys=True):
@@ -1096,7 +1159,7 @@ class _JackknifeSums:
                 for j, (e, est) in enumerate(zip(self.exprs, self.ests)):
                     self.acc[j] += st._jack_acc(e, est, rows=batches)
         finally:
-            st._source = None
+            st._data = None
         return self
 
     def unit_parts(self):
@@ -1222,7 +1285,7 @@ def _sorted_jackknife(lf, cols, cc, C):
 def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95, method: str = "percentile",
               seed=None, cluster=None, by=None, group=None, control=None, comparison: str = "difference",
               resampling: str = "poisson", nulls: str = "raise", filter=None, batch_size=None,
-              progress: bool = True, engine=None, backend: str = "auto"):
+              progress=None, engine=None, backend: str = "auto"):
     """Bootstrap confidence interval(s) of evaluation metrics, in one pass over the data.
 
     Parameters
@@ -1291,22 +1354,14 @@ def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95
     """
     args = _bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, group, control,
                          resampling, nulls, progress, comparison, backend)
-    state = BootstrapState._from_args(args)
-    if _dask.wants_dask(data, engine):
-        # partitions need their first row's global index only when weights are keyed by it (a first
-        # pass counts rows); cluster keys and the categorical shortcut do not depend on it
-        offset_arg = "row_offset" if state.keyed_by_row else None
-        state, scan = _dask.update_state(state, data, engine=engine, offset_arg=offset_arg, filter=filter,
-                                         batch_size=batch_size)
+    state = BootstrapState._from_args(args, filter=filter, batch_size=batch_size)
+    on_dask = _dask.wants_dask(data, engine)
+    state = fold(state, data, engine=engine)
+    if on_dask:
+        # metrics travel to the workers and back (pickled): use the returned state's objects
         args = dataclasses.replace(args, metrics=state.a.metrics)
         state._dask_input = (data, engine, filter, batch_size)
-    else:
-        source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=state.columns)
-        source.require(state.need)
-        state._source = source
-        state.rows_hint = source.num_rows
-        scan = state._scan_into(source, 0, args.progress)
-    scan.check_not_empty()
+    state.check_not_empty()
     return _results(state, args)
 
 
@@ -1422,7 +1477,7 @@ def _table(results, args):
     cols["low"] = [r.confidence_interval.low for r in results]
     cols["high"] = [r.confidence_interval.high for r in results]
     cols["standard_error"] = [r.standard_error for r in results]
-    cols["n_rows"] = [r.n_rows for r in results]
+    cols["n"] = [r.n for r in results]
     try:
         table = src.arrow_table(cols)
     except (pa.ArrowInvalid, pa.ArrowTypeError):

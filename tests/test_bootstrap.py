@@ -338,7 +338,7 @@ def test_nulls_drop_equals_clean_data():
     a = bootstrap({"x": x}, M.mean("x"), n_resamples=50, seed=1, nulls="drop", progress=False)
     b = bootstrap({"x": x[np.isfinite(x)]}, M.mean("x"), n_resamples=50, seed=1, progress=False)
     np.testing.assert_array_equal(a.bootstrap_distribution, b.bootstrap_distribution)
-    assert a.n_rows == 197
+    assert a.n == 197
 
 
 # against scipy.stats.bootstrap, B = 20,000 (Monte Carlo error only)
@@ -480,7 +480,9 @@ def test_result_object():
     with pytest.raises(AttributeError):
         r.estimate = 0
     dd = r.to_dict()
-    assert dd["n_resamples"] == 50 and dd["low"] == low
+    assert dd["n_resamples"] == 50 and dd["confidence_interval"]["low"] == low and dd["n"] == 100
+    assert "bootstrap_distribution" not in dd and len(repr(r)) < 400
+    assert str(r).startswith("bootstrap: mean(x)") and "B = 50 poisson replicates, seed 1, 100 rows" in str(r)
     tab = bootstrap(d, [M.mean("x"), M.median("x")], n_resamples=50, seed=1, progress=False)
     assert tab.to_pandas().shape[0] == 2
 
@@ -541,11 +543,17 @@ def test_cli_bootstrap(tmp_path, capsys):
                     n_resamples=100, seed=3, progress=False)
     for row, r in zip(rows, ref):
         assert row["metric"] == r.metric
-        assert row["low"] == r.confidence_interval.low and row["high"] == r.confidence_interval.high
+        ci = row["confidence_interval"]
+        assert ci["low"] == r.confidence_interval.low and ci["high"] == r.confidence_interval.high
     args = parser.parse_args(["bootstrap", str(path), "-m", "mean(x)", "--group", "seg", "--control", "0",
-                              "-B", "50"])
+                              "-B", "50", "--seed", "5"])
     assert args.func(args) == 0
-    assert "mean(x) [1 - 0]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mean(x) [1 - 0]" in out
+    # the rows counted per line: each group's own rows, a comparison both groups' (no wrong footer total)
+    ref = bootstrap(str(path), M.mean("x"), group="seg", control=0, n_resamples=50, seed=5, progress=False)
+    assert out == str(ref) + "\n"
+    assert sorted(ref.to_arrow().column("n").to_pylist())[-1] == ref.results[0].n + ref.results[1].n
     args = parser.parse_args(["bootstrap", str(path), "-m", "nonsense(x)"])
     assert args.func(args) == 2
     assert "unknown metric" in capsys.readouterr().err

@@ -60,7 +60,7 @@ def _same(got, want, exact=False):
             np.testing.assert_allclose(g.bootstrap_distribution, w.bootstrap_distribution, rtol=RTOL,
                                        atol=RTOL * np.max(np.abs(w.bootstrap_distribution)))
         np.testing.assert_allclose(g.estimate, w.estimate, rtol=RTOL)
-        assert g.n_rows == w.n_rows
+        assert g.n == w.n
 
 
 @pytest.mark.parametrize("metric", [
@@ -98,7 +98,7 @@ def test_sequential_updates_continue_the_row_numbering():
     for sl, _ in _slices(d, [250, 251]):
         st.update(sl)
     _same(st.finalize(), bootstrap(d, M.mean("x"), n_resamples=200, seed=5, progress=False))
-    assert st.n_rows == 600
+    assert st.n == 600
 
 
 def test_finalize_matches_a_slow_twin_and_methods():
@@ -139,8 +139,16 @@ def test_merge_errors_are_clear():
         a.merge({"x": 1})
     with pytest.raises(ValueError, match="holds no rows"):
         BootstrapState(M.mean("x"), n_resamples=100, seed=1).finalize()
-    with pytest.raises(ValueError, match="`method`"):
-        a.finalize(method="bca")
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        a.finalize(method="bias-corrected")
+    # BCa reads the data again: the state's own input, as bootstrap() does
+    _same(a.finalize(method="bca"), bootstrap(d, M.mean("x"), n_resamples=100, seed=1, method="bca",
+                                              progress=False), exact=True)
+    # a merged state has no single input to read again
+    half = BootstrapState(M.mean("x"), n_resamples=100, seed=1).update({"x": d["x"][:300]})
+    rest = BootstrapState(M.mean("x"), n_resamples=100, seed=1).update({"x": d["x"][300:]}, row_offset=300)
+    with pytest.raises(ValueError, match="no input to read again"):
+        half.merge(rest).finalize(method="bca")
     # AUC needs every row: a lone shard that does not start at row 0 says so
     auc = BootstrapState(M.roc_auc("y", "score"), n_resamples=50, seed=1).update(d, row_offset=10)
     with pytest.raises(ValueError, match="need every row"):

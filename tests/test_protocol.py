@@ -325,8 +325,8 @@ def _check_result(result, tmp_path):
 
 
 def test_public_analysis_functions_take_data_first_and_confidence():
-    """Every public analysis function of the protocol's analyses: `data` first, `confidence` when it has
-    intervals, keyword-only options."""
+    """Every public analysis function of the protocol's analyses: `data` first, keyword-only options,
+    and `confidence` (not confidence_level / band_level) where it has intervals."""
     for kind in STATE_KINDS:
         module = inspect.getmodule(proto.STATES[kind])
         package = module.__name__.rsplit(".", 1)[0] if module.__name__.count(".") > 1 else module.__name__
@@ -337,8 +337,14 @@ def test_public_analysis_functions_take_data_first_and_confidence():
             if not params or params[0].name != "data":
                 continue  # helpers that take no table (power, bounds, robustness's model)
             for p in params[1:]:
-                assert p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) or p.name in ("current",), \
-                    f"{name}: option {p.name!r} should be keyword-only"
+                # a required subject (bootstrap's metric, drift's current data) may follow `data`;
+                # every option (a parameter with a default) is keyword-only
+                if p.default is not p.empty:
+                    assert p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD), \
+                        f"{name}: option {p.name!r} should be keyword-only"
+            for p in params:
+                assert p.name not in ("confidence_level", "band_level", "level", "log"), \
+                    f"{name}: `{p.name}` is spelled `confidence` / `data` in the protocol"
 
 
 @dataclass
