@@ -105,6 +105,9 @@ class ConfidenceInterval(_Bounds):
     (0.1, 0.3, 0.95, 'wilson')
     """
 
+    confidence: float | None
+    method: str | None
+
     def __new__(cls, low, high, confidence: float | None = None, method: str | None = None):
         # scalars become floats; arrays (a band: one interval per point of a curve) stay arrays
         low = float(low) if np.ndim(low) == 0 else np.asarray(low, dtype=np.float64)
@@ -151,7 +154,7 @@ def fmt(x, digits: int = 4) -> str:
             return "inf" if x > 0 else "-inf"
         text = f"{x:.{digits - 1}e}" if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6) else f"{x:.{digits}g}"
         return text[1:] if text.startswith("-") and float(text) == 0 else text
-    if isinstance(x, tuple) and hasattr(x, "low"):
+    if isinstance(x, _Bounds):
         return f"[{fmt(x.low, digits)}, {fmt(x.high, digits)}]"
     if isinstance(x, np.ndarray):
         return f"<array {x.shape} {x.dtype}>"
@@ -249,8 +252,7 @@ class Result:
         row: dict[str, Any] = {}
         for name in self._field_names():
             v = getattr(self, name)
-            if (isinstance(v, ConfidenceInterval) or (isinstance(v, tuple) and hasattr(v, "low"))) \
-                    and np.ndim(v.low) == 0:
+            if isinstance(v, _Bounds) and np.ndim(v.low) == 0:
                 prefix = "" if name == "confidence_interval" else f"{name.removesuffix('_ci')}_"
                 row[f"{prefix}low"], row[f"{prefix}high"] = float(v.low), float(v.high)
             elif isinstance(v, (bool, int, float, str, np.generic)) or v is None:
@@ -493,7 +495,7 @@ class State:
                 shown = ", ".join(repr(n) for n in source.schema.names[:20])
                 raise ValueError(f"unknown column {c!r} (given as `{a}`); the input has columns: {shown}")
         numeric = [c for c, (_, k) in reqs.items() if k == NUMERIC]
-        shown = src.Progress(resolve_progress(progress), total=source.num_rows, after=2.0)
+        meter = src.Progress(resolve_progress(progress), total=source.num_rows, after=2.0)
         read = used = 0
         for batch in source.batches(list(reqs)):
             n = batch.num_rows
@@ -512,8 +514,8 @@ class State:
                 ids = RowIds(first, kept.size, kept if self.row_keys == "read" else None)
             used += n - dropped
             yield batch, ids, n, dropped
-            shown.update(read)
-        shown.close(read)
+            meter.update(read)
+        meter.close(read)
 
     def _valid_rows(self, batch, reqs, numeric) -> np.ndarray | None:
         bad = None
@@ -632,7 +634,7 @@ class State:
         is given again here (``Cls.from_bytes(b, filter=...)``) when later updates need it.
         """
         meta, table = _read_state_bytes(data)
-        kind = meta.get("kind")
+        kind = str(meta.get("kind"))
         target = STATES.get(kind) if cls is State else cls
         if target is None:
             raise ValueError(f"these bytes hold a fastevals state of unknown kind {kind!r}")
