@@ -16,11 +16,15 @@ are tree-merged; only states travel.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from . import _dask
 from ._protocol import State
 
+S = TypeVar("S", bound=State)
 
-def fold(state: State, data, *, engine=None, scheduler=None) -> State:
+
+def fold(state: S, data, *, engine=None, scheduler=None) -> S:
     """Fold ``data`` into ``state`` and return the folded state.
 
     In process the same ``state`` object is updated and returned; on Dask a new

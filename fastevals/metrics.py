@@ -121,7 +121,7 @@ class Comparison(Metric):
         self.name = f"{left.name} {op} {right.name}"
 
     def leaves(self) -> list[Metric]:
-        out = []
+        out: list[Metric] = []
         for leaf in self.left.leaves() + self.right.leaves():
             if all(leaf is not o for o in out):
                 out.append(leaf)

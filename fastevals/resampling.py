@@ -511,7 +511,7 @@ class BootstrapState(State, kind="bootstrap"):
         from ._kernels import bootstrap as kb
 
         self.a = args
-        leaves = []
+        leaves: list = []
         for m in args.metrics:
             for leaf in m.leaves():
                 if all(leaf is not o for o in leaves):
@@ -543,7 +543,7 @@ class BootstrapState(State, kind="bootstrap"):
             need[args.cluster] = ("cluster", src.LABEL)
         self.need = need
         self.cells = _Cells(args.by + ([args.group] if args.group else []))
-        self.ctx = [dict() for _ in self.sum_leaves]
+        self.ctx: list[dict] = [{} for _ in self.sum_leaves]
         B = args.n_resamples
         self.wsum = np.zeros((B, 1), dtype=np.int64)
         self.vsum = np.zeros((B, 1, self.F, kb.LANES), dtype=np.float64)
@@ -559,7 +559,7 @@ class BootstrapState(State, kind="bootstrap"):
         self.kept_V: list = []
         self.ranges: list = []  # [start, stop) global row ranges folded in
         self._data = None  # the in-process input, for BCa's second pass
-        self._dask_input = None  # (data, engine, filter, batch_size) of a run on Dask, for the same
+        self._dask_input: tuple | None = None  # (data, engine, filter, batch_size) of a run on Dask, for the same
         self.backend_used = None if args.backend != "cpu" else "cpu"
         self.rows_hint = None  # rows of the whole input when known (the GPU's "large enough")
 
