@@ -1,0 +1,93 @@
+"""``fastevals fairness LOG.parquet --label y --prediction yhat --sensitive gender``
+
+Prints the fairness result (``str(result)``: disparities with intervals and p-values, the
+per-group table); ``--json`` prints ``result.to_dict()``.  With ``--scheduler`` /
+``--dask-workers`` the Dask workers read the Parquet input and fold it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._cli_dask import add_dask_options, dask_client, dask_engine
+
+
+def _columns(text):
+    return text.split(",") if text and "," in text else text
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "fairness",
+        help="group rates and fairness disparities (demographic parity, equal opportunity, equalized odds) "
+             "with bootstrap intervals",
+        description="Per group of the sensitive column(s): selection rate, TPR, FPR, precision, accuracy with "
+                    "Wilson intervals; disparities between groups with Poisson-bootstrap intervals and G-tests.",
+    )
+    p.add_argument("data", nargs="+", help="Parquet file(s), folder or glob")
+    p.add_argument("--label", required=True, help="true outcome column (0/1 or boolean)")
+    p.add_argument("--prediction", default=None, help="predicted outcome column (0/1 or boolean)")
+    p.add_argument("--score", default=None, help="score column, thresholded at --threshold (instead of --prediction)")
+    p.add_argument("--threshold", type=float, default=0.5, help="threshold on --score (default 0.5)")
+    p.add_argument("--thresholds", default=None, help="comma-separated threshold sweep on --score")
+    p.add_argument("--sensitive", required=True, help="sensitive column(s), comma-separated for intersections")
+    p.add_argument("--by", default=None, help="segment column(s), comma-separated")
+    p.add_argument("--resamples", type=int, default=1000, help="Poisson bootstrap replicates (default 1000)")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--nulls", default="raise", choices=["raise", "drop"])
+    p.add_argument("--plot", default=None, metavar="PNG", help="write the disparity bars here")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_dask_options(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from ._fairness import fairness
+
+    data = args.data[0] if len(args.data) == 1 else args.data
+    try:
+        thresholds = None if args.thresholds is None else [float(t) for t in args.thresholds.split(",")]
+    except ValueError:
+        print(f"error: --thresholds must be comma-separated numbers; got {args.thresholds!r}", file=sys.stderr)
+        return 2
+    try:
+        with dask_client(args):
+            res = fairness(data, label=args.label, prediction=args.prediction, score=args.score,
+                           threshold=args.threshold, thresholds=thresholds, sensitive=_columns(args.sensitive),
+                           by=_columns(args.by), n_resamples=args.resamples, confidence=args.confidence,
+                           seed=args.seed, nulls=args.nulls, engine=dask_engine(args))
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        from .cli import print_json
+
+        print_json(res.to_dict())
+    else:
+        print(res)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ax = res.plot(path=args.plot)
+        plt.close(ax.figure)
+        if not args.json:
+            print(f"wrote {args.plot}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run the subcommand on its own (``fastevals.cli`` lists it among its plugins)."""
+    parser = argparse.ArgumentParser(prog="fastevals")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
