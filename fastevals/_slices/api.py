@@ -297,7 +297,7 @@ def sliced_metrics(data, *, metrics, by, n_resamples: int = 2000, confidence: fl
             p, dlo, dhi = float("nan"), float("nan"), float("nan")
         rows.append({
             "metric": r.metric, "segment": str(r.segment) if isinstance(r.segment, tuple) else r.segment,
-            "n": _rows(r), "estimate": r.estimate, "low": r.confidence_interval.low,
+            "n": r.n, "estimate": r.estimate, "low": r.confidence_interval.low,
             "high": r.confidence_interval.high, "standard_error": r.standard_error, "estimate_rest": o.estimate,
             "difference": r.estimate - o.estimate, "difference_low": dlo, "difference_high": dhi, "pvalue": p,
         })
@@ -311,11 +311,7 @@ def sliced_metrics(data, *, metrics, by, n_resamples: int = 2000, confidence: fl
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         cols["segment"] = [str(v) for v in cols["segment"]]
         table = src.arrow_table(cols)
-    n = int(sum(_rows(r) for r in results if r.metric == results[0].metric))
+    n = int(sum(r.n for r in results if r.metric == results[0].metric))
     return SlicedMetricsResult(table=table, n=n, n_resamples=n_resamples, confidence=confidence, seed=seed,
                                alpha=alpha, adjust=adjust, by=by, notes=notes)
 
-
-def _rows(r) -> int:
-    """Rows of a bootstrap result (``n``; ``n_rows`` in older fastevals)."""
-    return int(getattr(r, "n", None) if hasattr(r, "n") else r.n_rows)
