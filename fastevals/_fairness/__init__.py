@@ -16,8 +16,8 @@ __all__ = ["fairness", "FairnessState", "FairnessResult", "robustness", "Robustn
 def warmup() -> None:
     """Compile (or load from numba's cache) this package's kernels, serial and parallel twins.
 
-    Every kernel has one signature (labels, predictions and cells are int64, features
-    float64 whatever the input's types), so a tiny input compiles all of them.
+    Every kernel has one signature (the replicates' Poisson draws take float64 counts, the
+    perturbations float64 features whatever the input's types), so a tiny input compiles all.
 
     Examples
     --------
@@ -26,10 +26,10 @@ def warmup() -> None:
     import numpy as np
 
     from .._kernels import fairness as kf
+    from .._kernels import poisson as kp
 
-    cells = np.zeros(4, dtype=np.int64)
-    for kernel in (kf.replicate_counts_serial, kf.replicate_counts_parallel):
-        kernel(np.uint64(0), 0, np.empty(0, np.int64), cells, 1, np.zeros((2, 1), np.int64))
+    for draw in (kp.poisson_cell_counts_serial, kp.poisson_cell_counts):
+        draw(np.uint64(0), 0, 2, np.zeros(1, np.uint64), np.ones(1))
     X = np.ones((2, 3))
     for kernel in (kf.perturb_serial, kf.perturb_parallel):
         kernel(X, 0, 1, np.uint64(0), 0, 1.0, np.empty((2, 3)))

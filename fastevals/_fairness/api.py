@@ -26,9 +26,10 @@ def fairness(data, *, label, sensitive, prediction=None, score=None, threshold=0
 
     The interval of a disparity is the percentile interval of the disparity recomputed in each
     bootstrap replicate (the max - min over groups of the replicate's rates), so it accounts for
-    which group is highest and lowest changing from replicate to replicate.  All replicates
-    come from one pass: a row's Poisson(1) weight in replicate ``b`` is a counter-based hash of
-    ``(seed, b, global row index)``, and the state keeps only the weighted counts per cell.
+    which group is highest and lowest changing from replicate to replicate.  The pass over the
+    data only counts cells; a replicate's count of a cell (the sum of its rows' Poisson(1)
+    weights) is one counter-based Poisson(count) draw, so B replicates cost ``B x cells`` draws,
+    whatever the number of rows.
 
     Parameters
     ----------

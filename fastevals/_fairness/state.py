@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import _source as src
-from .._config import MAX_RESAMPLES, PARALLEL_MIN_ROWS
+from .._config import MAX_RESAMPLES
 from .._protocol import LABEL, NUMERIC, RowIds, State
 from .._validation import as_column_list, check_int, check_probability, check_seed
 
@@ -33,6 +33,15 @@ def _one_column(name, value, *, allow_none=True):
     return cols[0] if cols else None
 
 
+def _canonical(label):
+    """Labels as plain Python values, so a label's key does not depend on its NumPy type."""
+    if isinstance(label, tuple):
+        return tuple(_canonical(x) for x in label)
+    if isinstance(label, np.generic):
+        return label.item()
+    return label
+
+
 def _cut_points(threshold, thresholds) -> list[float]:
     cuts = {float(threshold)}
     if thresholds is not None:
@@ -51,10 +60,11 @@ class FairnessState(State, kind="fairness"):
     A cell is (segment of ``by``, group of ``sensitive``, label 0/1, prediction 0/1), or, with a
     ``score`` column, (segment, group, label, score bin between consecutive cut points): the
     predictions at every threshold are then sums of bins, so one pass gives the whole sweep.
-    Each Poisson-bootstrap replicate ``b`` holds the same counts with row ``i`` weighted by
-    ``Poisson1(hash(seed, b, i))``, ``i`` the global row index: memory is
-    ``O(n_resamples x cells)``, never ``O(n_resamples x rows)``, and the replicates do not depend
-    on batching, threads or Dask partitioning.
+    The state holds only the counts: a Poisson-bootstrap replicate's count of a cell, the sum of
+    its rows' Poisson(1) weights, is a Poisson(count) draw, made at finalize from a counter-based
+    stream keyed by the seed, the replicate and the cell's labels (:attr:`rep`). Memory is
+    ``O(cells)``, the replicates cost ``O(n_resamples x cells)`` whatever the rows, and they do
+    not depend on batching, threads or Dask partitioning.
 
     Parameters
     ----------
@@ -111,7 +121,7 @@ class FairnessState(State, kind="fairness"):
         self.groups = src.LabelIndex()
         self.segments = src.LabelIndex()
         self.own = np.zeros((0, 0, 2, self.bins), dtype=np.int64)
-        self.rep = np.zeros((self.n_resamples, 0, 0, 2, self.bins), dtype=np.int64)
+        self._rep: np.ndarray | None = None  # the replicates' counts, drawn at finalize
 
     # -- protocol ---------------------------------------------------------------------------------
     def _params(self) -> dict:
@@ -178,19 +188,9 @@ class FairnessState(State, kind="fairness"):
         if (len(self.groups), len(self.segments)) != (n_groups, n_segments):
             self._grow()
         S, G = len(self.segments), len(self.groups)
-        cells = np.ascontiguousarray(((s * G + g) * 2 + y) * self.bins + k, dtype=np.int64)
-        n_cells = S * G * 2 * self.bins
-        if self.n_resamples:
-            from .._kernels import fairness as kf
-
-            flat = self.rep.reshape(self.n_resamples, n_cells)
-            kept = np.empty(0, np.int64) if rows.kept is None else np.ascontiguousarray(rows.kept, dtype=np.int64)
-            big = batch.num_rows * self.n_resamples >= PARALLEL_MIN_ROWS * 8
-            kernel = kf.replicate_counts_parallel if big else kf.replicate_counts_serial
-            own = kernel(np.uint64(self.seed), rows.start, kept, cells, n_cells, flat)
-        else:
-            own = np.bincount(cells, minlength=n_cells)
-        self.own += own.reshape(self.own.shape)
+        cells = ((s * G + g) * 2 + y) * self.bins + k
+        self.own += np.bincount(cells, minlength=S * G * 2 * self.bins).reshape(self.own.shape)
+        self._rep = None
         if (len(self.groups), len(self.segments)) != (n_groups, n_segments):
             self._canonical_order()
 
@@ -199,9 +199,7 @@ class FairnessState(State, kind="fairness"):
         s0, g0 = self.own.shape[:2]
         own = np.zeros((S, G, 2, self.bins), dtype=np.int64)
         own[:s0, :g0] = self.own
-        rep = np.zeros((self.n_resamples, S, G, 2, self.bins), dtype=np.int64)
-        rep[:, :s0, :g0] = self.rep
-        self.own, self.rep = own, rep
+        self.own = own
 
     def _canonical_order(self) -> None:
         # labels sorted, so that the state does not depend on the order rows (or states) came in:
@@ -212,7 +210,6 @@ class FairnessState(State, kind="fairness"):
             self.segments = src.LabelIndex([self.segments.labels[i] for i in so])
             self.groups = src.LabelIndex([self.groups.labels[i] for i in go])
             self.own = np.ascontiguousarray(self.own[so][:, go])
-            self.rep = np.ascontiguousarray(self.rep[:, so][:, :, go])
 
     def _merge_from(self, other: FairnessState) -> None:
         smap = np.array([self.segments.add(x) for x in other.segments.labels], dtype=np.int64)
@@ -220,15 +217,51 @@ class FairnessState(State, kind="fairness"):
         self._grow()
         if smap.size and gmap.size:
             self.own[np.ix_(smap, gmap)] += other.own
-            self.rep[:, smap[:, None], gmap[None, :]] += other.rep
         self._canonical_order()
+        self._rep = None
 
     def _arrays(self) -> dict:
-        return {"own": self.own, "rep": self.rep}
+        return {"own": self.own}
 
     def _set_arrays(self, arrays) -> None:
         self.own = arrays["own"]
-        self.rep = arrays["rep"]
+        self._rep = None
+
+    # -- the bootstrap: one Poisson draw per (replicate, cell) -------------------------------------
+    def cell_keys(self) -> np.ndarray:
+        """A 64-bit key per cell, from its labels only (segment, group, label, bin): a cell's
+        replicate counts do not depend on which other cells exist or the order they came in."""
+        import hashlib
+
+        keys = np.empty(self.own.size, dtype=np.uint64)
+        i = 0
+        for seg in self.segments.labels:
+            for grp in self.groups.labels:
+                for y in (0, 1):
+                    for k in range(self.bins):
+                        text = repr((_canonical(seg), _canonical(grp), y, k)).encode()
+                        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
+                        i += 1
+        return keys
+
+    @property
+    def rep(self) -> np.ndarray:
+        """Every cell's count in each Poisson-bootstrap replicate, ``(n_resamples, *own.shape)``.
+
+        The sum of a cell's rows' Poisson(1) weights is Poisson(count): one counter-based draw
+        per (replicate, cell) (keyed by the seed, the replicate and :meth:`cell_keys`) has the
+        distribution of the per-row Poisson bootstrap, at a cost that does not grow with the rows
+        (design.md's sufficient-statistics shortcut).
+        """
+        if self._rep is None:
+            from .._kernels import poisson as kp
+
+            lam = self.own.reshape(-1).astype(np.float64)
+            work = self.n_resamples * lam.size
+            kern = kp.poisson_cell_counts if work >= 50_000 else kp.poisson_cell_counts_serial
+            draws = kern(np.uint64(self.seed), 0, self.n_resamples, self.cell_keys(), lam)
+            self._rep = draws.reshape((self.n_resamples, *self.own.shape))
+        return self._rep
 
     def _extra(self):
         return {"groups": list(self.groups.labels), "segments": list(self.segments.labels)}

@@ -1,33 +1,8 @@
-"""Fairness and robustness kernels.
+"""Robustness kernels: counter-based perturbations of feature rows.
 
-Fairness: Poisson-bootstrap replicate counts per cell
------------------------------------------------------
-A fairness analysis needs, per (segment, group, label, prediction-or-score-bin)
-cell, only counts; a Poisson-bootstrap replicate's count of a cell is the sum
-of its rows' Poisson(1) weights ``w(seed, b, row)``
-(:mod:`fastevals._kernels.poisson`, keyed by the global row index).
+(Fairness needs no kernel of its own: its state is counts, and a replicate's count of a cell is
+one Poisson draw, :func:`fastevals._kernels.poisson.poisson_cell_counts`.)
 
-Per batch, rows are split into fixed chunks of :data:`~fastevals._config.CHUNK_ROWS`
-rows (fixed, so the result does not depend on the thread count).  Each chunk is
-counting-sorted by cell once, keeping the rows' premixed hashes in sorted order
-(:func:`prepare_chunks`); a replicate's count of a cell in a chunk is then the
-sum of the weights of one contiguous run of hashes, which
-:func:`~fastevals._kernels.poisson.hashed_weights_into` draws 8 rows to an AVX2
-instruction and sums, with no scatter.  Replicates are independent output
-slots: the parallel loop runs over blocks of :data:`REP_BLOCK` replicates,
-each walking every chunk (the chunk's hashes stay in cache for the block).
-Counts are integers, so sums are exact in any order.
-
-Contract::
-
-    replicate_counts_{serial,parallel}(seed, g0, kept, cells, n_cells, counts)
-      seed: uint64; g0: global index of the batch's first row; kept: int64 offsets of the
-      rows used within the batch (empty: all rows, contiguous); cells: int64 codes in
-      [0, n_cells); counts: int64[B, n_cells], incremented in place.
-      Returns the rows' own (unweighted) counts per cell, int64[n_cells].
-
-Robustness: counter-based perturbations
----------------------------------------
 Every random number of the perturbation of example ``i`` (its global row in the
 feature matrix), perturbation ``p`` and feature ``f`` is
 ``mix(K(seed, i, p) + (j + 1) * GOLDEN)``, a splitmix64 stream keyed by::
@@ -51,107 +26,12 @@ models compared on one seed see the very same perturbed inputs.
 import numpy as np
 from numba import prange
 
-from .._config import CHUNK_ROWS, parallel_kernel, serial_kernel
-from .poisson import (
-    GOLDEN,
-    hashed_weights_into,
-    mix,
-    premix,
-    round32,
-    scheme_keys,
-    stream_words,
-    uniform32,
-    weight_key,
-)
+from .._config import parallel_kernel, serial_kernel
+from .poisson import GOLDEN, mix
 
-#: replicates per block of the parallel loop
-REP_BLOCK = 8
-_S32 = np.uint64(32)
 _S11 = np.uint64(11)
-_LOW32 = np.uint64(0xFFFFFFFF)
 _ONE = np.uint64(1)
 _INV53 = 1.0 / 9007199254740992.0
-
-
-@serial_kernel
-def _prepare_chunk(ch, rk, g0, kept, cells, n_cells, h, bounds, own):
-    # counting sort of chunk ch's rows by cell: their premixed hashes into h in cell order,
-    # the cells' runs into bounds[ch], the chunk's unweighted counts into own[ch]
-    n = cells.shape[0]
-    lo = ch * CHUNK_ROWS
-    hi = min(n, lo + CHUNK_ROWS)
-    cnt = own[ch]
-    for i in range(lo, hi):
-        cnt[cells[i]] += 1
-    pos = np.empty(n_cells, dtype=np.int64)
-    acc = lo
-    for c in range(n_cells):
-        bounds[ch, c] = acc
-        pos[c] = acc
-        acc += cnt[c]
-    bounds[ch, n_cells] = hi
-    k0, k1 = stream_words(rk)
-    use_kept = kept.shape[0] > 0
-    for i in range(lo, hi):
-        g = np.uint64(g0) + (np.uint64(kept[i]) if use_kept else np.uint64(i))
-        kh = round32(np.uint32(np.uint32(g >> _S32) ^ k1))
-        c = cells[i]
-        h[pos[c]] = premix(uniform32(k0, kh, np.uint32(g & _LOW32)))
-        pos[c] += 1
-
-
-@serial_kernel
-def _replicate_block(blk, qk, h, bounds, counts, wbuf):
-    B = counts.shape[0]
-    n_cells = counts.shape[1]
-    b_lo = blk * REP_BLOCK
-    b_hi = min(B, b_lo + REP_BLOCK)
-    for ch in range(bounds.shape[0]):
-        for b in range(b_lo, b_hi):
-            kb = weight_key(qk, b)
-            for c in range(n_cells):
-                a = bounds[ch, c]
-                e = bounds[ch, c + 1]
-                if e > a:
-                    counts[b, c] += hashed_weights_into(kb, h[a:e], wbuf)
-
-
-@parallel_kernel
-def replicate_counts_parallel(seed, g0, kept, cells, n_cells, counts):
-    n = cells.shape[0]
-    n_chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
-    rk, qk = scheme_keys(seed)
-    h = np.empty(n, dtype=np.uint32)
-    bounds = np.empty((n_chunks, n_cells + 1), dtype=np.int64)
-    own = np.zeros((n_chunks, n_cells), dtype=np.int64)
-    for ch in prange(n_chunks):
-        _prepare_chunk(ch, rk, g0, kept, cells, n_cells, h, bounds, own)
-    n_blk = (counts.shape[0] + REP_BLOCK - 1) // REP_BLOCK
-    for blk in prange(n_blk):
-        wbuf = np.empty(CHUNK_ROWS, dtype=np.int32)
-        _replicate_block(blk, qk, h, bounds, counts, wbuf)
-    return own.sum(axis=0)
-
-
-@serial_kernel
-def replicate_counts_serial(seed, g0, kept, cells, n_cells, counts):
-    """Serial twin of :func:`replicate_counts_parallel` (same contract, same counts)."""
-    n = cells.shape[0]
-    n_chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
-    rk, qk = scheme_keys(seed)
-    h = np.empty(n, dtype=np.uint32)
-    bounds = np.empty((n_chunks, n_cells + 1), dtype=np.int64)
-    own = np.zeros((n_chunks, n_cells), dtype=np.int64)
-    for ch in range(n_chunks):
-        _prepare_chunk(ch, rk, g0, kept, cells, n_cells, h, bounds, own)
-    wbuf = np.empty(CHUNK_ROWS, dtype=np.int32)
-    for blk in range((counts.shape[0] + REP_BLOCK - 1) // REP_BLOCK):
-        _replicate_block(blk, qk, h, bounds, counts, wbuf)
-    return own.sum(axis=0)
-
-
-# ------------------------------------------------------------------------------------------------
-# robustness: perturbations
 
 
 @serial_kernel
