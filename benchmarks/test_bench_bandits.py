@@ -174,7 +174,7 @@ def test_ba2_fastevals_replay(benchmark, replay_log):
     data = {"arm": arms, "reward": rewards}
     fb.replay(data, fb.UCB1(K))
     res = benchmark(fb.replay, data, fb.UCB1(K))
-    assert res.n_events == arms.size and res.n_kept > 0
+    assert res.n == arms.size and res.n_kept > 0
 
 
 @pytest.mark.benchmark(group="BA2 UCB1 replay")

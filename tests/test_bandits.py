@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.integrate import quad
 
+import fastevals
 import fastevals.bandits as fb
 from fastevals import _config
 from fastevals._kernels import bandits as kb
@@ -240,7 +241,9 @@ def test_merge_of_shards_equals_whole(rows, cuts):
                                                                                   strict=True)]
     merged = fb.UCB1(3)
     for s in reversed(shards):  # order does not matter
-        merged.merge(s)
+        before = s.to_bytes()
+        merged = merged.merge(s)
+        assert s.to_bytes() == before  # merge never mutates its inputs
     whole = fb.UCB1(3).update(arms, rewards)
     np.testing.assert_array_equal(merged.state.pulls, whole.state.pulls)
     np.testing.assert_allclose(merged.state.reward_sums, whole.state.reward_sums, rtol=1e-12, atol=1e-12)
@@ -265,8 +268,12 @@ def test_roundtrip_bytes_is_lossless():
             assert x.tobytes() == y.tobytes()
         again = fb.policy_from_bytes(pol.to_bytes())
         assert list(again.select(size=5)) == list(pol.select(size=5))
-    with pytest.raises(TypeError, match="ThompsonSampling"):
+    with pytest.raises(ValueError, match="'bandit_thompson' state, not a 'bandit_ucb1' state"):
         fb.UCB1.from_bytes(fb.ThompsonSampling(2, seed=1).to_bytes())
+    with pytest.raises(ValueError, match="not a fastevals state"):
+        fb.policy_from_bytes(b"garbage")
+    with pytest.raises(ValueError, match="not a bandit policy"):
+        fb.policy_from_bytes(fastevals.CalibrationState(prob="p", label="y").to_bytes())
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -283,7 +290,7 @@ def test_sources_equal_arrays(tmp_path):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame({"model": labels, "clicked": rewards})
     for data in (table, table.to_batches()[0], str(path), frame):
-        got = fb.UCB1(3, arm_labels=["x", "y", "z"]).update(data, arm="model", reward="clicked").state
+        got = fb.UCB1(3, arm_labels=["x", "y", "z"], arm="model", reward="clicked").update(data).state
         np.testing.assert_array_equal(got.pulls, ref.pulls)
         np.testing.assert_allclose(got.reward_sums, ref.reward_sums, rtol=1e-12)
     # labels as arrays, a dictionary-encoded Arrow array, and integer indices from a dict source
@@ -295,11 +302,11 @@ def test_sources_equal_arrays(tmp_path):
 
 def test_update_errors_are_clear_and_atomic():
     pol = fb.UCB1(3)
-    with pytest.raises(ValueError, match=r"rewards.*1\.5 at row 2.*\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"reward.*1\.5 at row 2.*\[0, 1\]"):
         pol.update(np.array([0, 1, 2]), np.array([0.0, 1.0, 1.5]))
     with pytest.raises(ValueError, match=r"-0\.25 at row 0"):
         pol.update(np.array([0]), np.array([-0.25]))
-    with pytest.raises(ValueError, match="NaN at row 1"):
+    with pytest.raises(ValueError, match="1 NaN or infinite value.*nulls='drop'"):
         pol.update(np.array([0, 1]), np.array([0.0, np.nan]))
     with pytest.raises(ValueError, match=r"`arms` has 3 at row 1.*\[0, 2\]"):
         pol.update(np.array([0, 3]), np.array([0.0, 1.0]))
@@ -313,16 +320,17 @@ def test_update_errors_are_clear_and_atomic():
     lab = fb.UCB1(2, arm_labels=["a", "b"])
     with pytest.raises(ValueError, match="'c' at row 1; arms must be one of"):
         lab.update(["a", "c"], [1.0, 0.0])
-    with pytest.raises(ValueError, match="column 'reward' has 2.0 at row 4"):
+    with pytest.raises(ValueError, match=r"column 'reward' \(given as `reward`\) has 2.0 at row 4"):
         fb.UCB1(2).update({"arm": np.zeros(5, dtype=np.int64), "reward": np.array([0, 0, 0, 0, 2.0])})
     with pytest.raises(ValueError, match="unknown column 'rew'"):
-        fb.UCB1(2).update({"arm": [0], "reward": [0.0]}, reward="rew")
+        fb.UCB1(2, reward="rew").update({"arm": [0], "reward": [0.0]})
     # nulls: raise by default, skipped with nulls="drop"
     arms = pa.array([0, None, 1], type=pa.int64())
     with pytest.raises(ValueError, match="null"):
         fb.UCB1(2).update(arms, pa.array([1.0, 1.0, 0.0]))
-    got = fb.UCB1(2).update(arms, pa.array([1.0, 1.0, np.nan]), nulls="drop")
+    got = fb.UCB1(2, nulls="drop").update(arms, pa.array([1.0, 1.0, np.nan]))
     assert got.state.pulls.tolist() == [1, 0]
+    assert (got.n_read, got.n_dropped, got.n) == (3, 2, 1)
     with pytest.raises(ValueError, match="n_arms"):
         fb.UCB1(2, arm_labels=["a"])
     with pytest.raises(ValueError, match="duplicate"):
@@ -382,13 +390,13 @@ def test_epsilon_greedy_explores_at_rate_epsilon():
 # replay
 
 
-@pytest.mark.parametrize("batch_size,tuned", [(1, False), (4, False), (1, True)])
-def test_replay_equals_python_twin(batch_size, tuned):
+@pytest.mark.parametrize("update_every,tuned", [(1, False), (4, False), (1, True)])
+def test_replay_equals_python_twin(update_every, tuned):
     arms, rewards = uniform_log(4000, [0.2, 0.5, 0.35], 21)
     policy = fb.UCB1Tuned(3) if tuned else fb.UCB1(3)
-    res = fb.replay({"arm": arms, "reward": rewards}, policy, batch_size=batch_size)
-    kept, twin = twin_replay(arms, rewards, 3, batch_size, tuned)
-    assert res.n_kept == kept.size and res.n_events == arms.size
+    res = fb.replay({"arm": arms, "reward": rewards}, policy, update_every=update_every)
+    kept, twin = twin_replay(arms, rewards, 3, update_every, tuned)
+    assert res.n_kept == kept.size and res.n == arms.size and res.n_dropped == 0
     np.testing.assert_array_equal(res.reward_curve, np.cumsum(rewards[kept]) / np.arange(1, kept.size + 1))
     assert res.estimate == rewards[kept].mean()
     # 0/1 rewards: Wilson's interval of the kept events' proportion
@@ -406,8 +414,8 @@ def test_replay_streams_batches_like_one_table(tmp_path):
     arms, rewards = uniform_log(5000, [0.3, 0.1, 0.6], 8)
     path = tmp_path / "log.parquet"
     pq.write_table(pa.table({"arm": arms, "reward": rewards}), path, row_group_size=333)
-    a = fb.replay(str(path), fb.UCB1(3), batch_size=3)
-    b = fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(3), batch_size=3)
+    a = fb.replay(str(path), fb.UCB1(3), update_every=3, batch_size=100)
+    b = fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(3), update_every=3)
     assert a.n_kept == b.n_kept and a.estimate == b.estimate
     np.testing.assert_array_equal(a.reward_curve, b.reward_curve)
     # random policies draw per event (keyed by event index): streaming does not change them either
@@ -449,12 +457,12 @@ def test_replay_ips_and_snips_against_numpy():
     z = stats.norm.ppf(0.975)
     center = (snips + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
     half = z / (1 + z * z / n_eff) * math.sqrt(snips * (1 - snips) / n_eff + z * z / (4 * n_eff * n_eff))
-    np.testing.assert_allclose(res.snips_confidence_interval, (center - half, center + half), rtol=1e-10)
+    np.testing.assert_allclose(res.snips_ci, (center - half, center + half), rtol=1e-10)
     m = int(round(n_eff))  # at an integer effective size the formula is statsmodels' Wilson interval
     assert proportion_confint(snips * m, m, method="wilson")[1] == pytest.approx(
-        res.snips_confidence_interval.high, rel=1e-3)
+        res.snips_ci.high, rel=1e-3)
     scale = v.sum() / n
-    np.testing.assert_allclose(res.ips_confidence_interval, np.array([center - half, center + half]) * scale,
+    np.testing.assert_allclose(res.ips_ci, np.array([center - half, center + half]) * scale,
                                rtol=1e-10)
 
     # real-valued rewards keep the normal intervals over all events
@@ -467,11 +475,11 @@ def test_replay_ips_and_snips_against_numpy():
     w[kept] = real[kept] / props[kept]
     v[kept] = 1 / props[kept]
     half = stats.norm.ppf(0.975) * w.std(ddof=1) / math.sqrt(n)
-    np.testing.assert_allclose(res.ips_confidence_interval, (w.mean() - half, w.mean() + half), rtol=1e-10)
+    np.testing.assert_allclose(res.ips_ci, (w.mean() - half, w.mean() + half), rtol=1e-10)
     snips = w.sum() / v.sum()
     d = (w - snips * v) / v.mean()
     half = stats.norm.ppf(0.975) * d.std(ddof=1) / math.sqrt(n)
-    np.testing.assert_allclose(res.snips_confidence_interval, (snips - half, snips + half), rtol=1e-10)
+    np.testing.assert_allclose(res.snips_ci, (snips - half, snips + half), rtol=1e-10)
 
 
 def test_replay_warnings_and_errors():
@@ -484,14 +492,20 @@ def test_replay_warnings_and_errors():
         fb.replay({"arm": skewed, "reward": rewards}, fb.UCB1(2))
     with pytest.raises(ValueError, match=r"propensities must be in \(0, 1\]"):
         fb.replay({"arm": arms, "reward": rewards, "p": np.zeros(arms.size)}, fb.UCB1(2), propensity="p")
-    with pytest.raises(ValueError, match="column 'arm' has 2 at row 1"):
+    with pytest.raises(ValueError, match=r"column 'arm' \(given as `arm`\) has 2 at row 1"):
         fb.replay({"arm": np.array([0, 2]), "reward": np.array([0.0, 1.0])}, fb.UCB1(2))
-    with pytest.raises(ValueError, match=r"column 'reward' has 3.0 at row 1"):
+    with pytest.raises(ValueError, match=r"column 'reward' \(given as `reward`\) has 3.0 at row 1"):
         fb.replay({"arm": np.array([0, 1]), "reward": np.array([0.0, 3.0])}, fb.UCB1(2))
     with pytest.raises(TypeError, match="`policy` must be"):
         fb.replay({"arm": arms, "reward": rewards}, object())
+    with pytest.raises(ValueError, match="`update_every` must be >= 1"):
+        fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(2), update_every=0)
     with pytest.raises(ValueError, match="`batch_size` must be >= 1"):
         fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(2), batch_size=0)
+    with pytest.raises(ValueError, match="backend='cuda' is not available"):
+        fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(2), backend="cuda")
+    with pytest.raises(ValueError, match="`confidence` must be"):
+        fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(2), confidence=1.5)
     reader = pa.RecordBatchReader.from_batches(pa.table({"arm": arms, "reward": rewards}).schema,
                                                pa.table({"arm": arms, "reward": rewards}).to_batches())
     with pytest.raises(ValueError, match="read only once"):
@@ -531,7 +545,7 @@ def test_replay_is_unbiased_for_ucb1_against_simulation():
     sim = fb.simulate("ucb1", means, n_steps=steps, n_runs=2000, seed=3)
     online = means.max() - sim.final_regret / steps
     se = np.std(est, ddof=1) / math.sqrt(len(est))
-    assert abs(np.mean(est) - online) < 4 * se + 4 * sim.regret_se[-1] / steps
+    assert abs(np.mean(est) - online) < 4 * se + 4 * sim.regret_standard_error[-1] / steps
 
 
 def test_replay_matches_mabwiser_loop():
@@ -628,9 +642,10 @@ def test_plots_write_files(tmp_path):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     sim = fb.simulate("ucb1", [0.2, 0.4], n_steps=100, n_runs=10, seed=0)
-    sim.plot(tmp_path / "regret.png", bound=True)
+    ax = sim.plot(path=tmp_path / "regret.png", bound=True)
+    assert ax.get_xlabel() == "step"
     arms, rewards = uniform_log(500, [0.2, 0.4], 1)
-    fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(2)).plot(tmp_path / "replay.png")
+    fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(2)).plot(path=tmp_path / "replay.png")
     assert (tmp_path / "regret.png").stat().st_size > 1000
     assert (tmp_path / "replay.png").stat().st_size > 1000
 
@@ -656,7 +671,159 @@ def test_cli_replay_and_simulate(tmp_path, capsys):
     args = parser.parse_args(["bandit", "simulate", "--means", "0.1,0.12,0.15", "--steps", "200",
                               "--runs", "20"])
     assert args.func(args) == 0
-    assert "share of plays" in capsys.readouterr().out
+    assert "share" in capsys.readouterr().out
     args = parser.parse_args(["bandit", "replay", str(path), "--arm", "nope"])
     assert args.func(args) == 2
     assert "unknown column 'nope'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------
+# the protocol: policies are states, one fold engine, results with the common vocabulary
+
+
+def test_policy_is_a_protocol_state(tmp_path):
+    arms, rewards = uniform_log(3000, [0.2, 0.4, 0.6], 41)
+    table = pa.table({"arm": arms, "reward": rewards})
+    whole = fb.UCB1(3).update(table)
+    a = fb.UCB1(3).update(table.slice(0, 1000))
+    b = fb.UCB1(3).update(table.slice(1000), row_offset=1000)
+    merged = a.merge(b)
+    assert merged is not a and a.n == 1000 and b.n == 2000 and merged.n == 3000
+    np.testing.assert_array_equal(merged.state.pulls, whole.state.pulls)
+    assert fastevals.state_from_bytes(whole.to_bytes()) == whole
+    assert fb.policy_from_bytes(whole.to_bytes()) == whole
+    res = whole.finalize()
+    assert isinstance(res, fb.ArmState) and res.to_arrow().num_rows == 3 and res.total_plays == 3000
+    np.testing.assert_allclose(res.means, [rewards[arms == j].mean() for j in range(3)], rtol=1e-12)
+    # nulls="drop" counts over several batches and row groups
+    r = rewards.copy()
+    r[[5, 999, 1000, 2500]] = np.nan
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"arm": arms, "reward": r}), path, row_group_size=300)
+    pol = fb.UCB1(3, nulls="drop", batch_size=128).update(str(path))
+    assert (pol.n_read, pol.n_dropped, pol.total_plays) == (3000, 4, 2996)
+    keep = np.isfinite(r)
+    np.testing.assert_array_equal(pol.state.pulls, np.bincount(arms[keep], minlength=3))
+
+
+def test_policy_on_dask_equals_in_process(client, tmp_path):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    from fastevals._fold import fold
+
+    arms, rewards = uniform_log(5000, [0.2, 0.4, 0.6], 42)
+    labels = np.array(["a", "b", "c"])[arms]
+    frame = pd.DataFrame({"model": labels, "clicked": rewards})
+    ddf = dd.from_pandas(frame, npartitions=4)
+    got = fold(fb.ThompsonSampling(3, arm_labels=["a", "b", "c"], arm="model", reward="clicked", seed=1), ddf)
+    want = fb.ThompsonSampling(3, arm_labels=["a", "b", "c"], arm="model", reward="clicked", seed=1).update(frame)
+    np.testing.assert_array_equal(got.state.pulls, want.state.pulls)
+    np.testing.assert_allclose(got.state.reward_sums, want.state.reward_sums, rtol=1e-12)
+    assert got.n == want.n == 5000 and list(got.select(size=4)) == list(want.select(size=4))
+    # replay is sequential: a clear error on Dask, not a silent in-process run
+    with pytest.raises(ValueError, match="replay is sequential"):
+        fb.replay(ddf, fb.UCB1(3, arm_labels=["a", "b", "c"]), arm="model", reward="clicked")
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"arm": arms, "reward": rewards}), path)
+    with pytest.raises(ValueError, match="replay is sequential"):
+        fb.replay(str(path), fb.UCB1(3), engine="dask")
+
+
+def test_replay_with_integer_labels_that_are_not_indices():
+    arms, rewards = uniform_log(6000, [0.1, 0.3, 0.5], 43)
+    codes = np.array([10, 20, 30])[arms]
+    res = fb.replay({"arm": codes, "reward": rewards}, fb.UCB1(3, arm_labels=[10, 20, 30]))
+    ref = fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(3))
+    assert res.n_kept == ref.n_kept and res.estimate == ref.estimate
+    assert res.table.column("arm").to_pylist() == [10, 20, 30]
+    np.testing.assert_array_equal(res.table.column("kept").to_numpy(), ref.kept_per_arm)
+    np.testing.assert_array_equal(res.logged_per_arm, np.bincount(arms, minlength=3))
+    by_name = fb.replay({"arm": codes, "reward": rewards}, "ucb1")
+    assert by_name.policy.arm_labels == (10, 20, 30) and by_name.estimate == ref.estimate
+    with pytest.raises(ValueError, match=r"has 40 at row 0; arms must be one of \[10, 20, 30\]"):
+        fb.replay({"arm": np.array([40, 10]), "reward": np.array([0.0, 1.0])}, fb.UCB1(3, arm_labels=[10, 20, 30]))
+
+
+def test_replay_text_over_many_arms_shows_the_top_ones_and_a_count(tmp_path, capsys):
+    rng = np.random.default_rng(44)
+    arms = rng.integers(0, 80, 40_000)
+    rewards = (rng.random(40_000) < 0.2).astype(np.float64)
+    res = fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(80))
+    text = str(res)
+    assert "top 10 of 80 arms" in text and "... 70 more row(s) of 80" in text
+    assert len(text.splitlines()) < 25
+    assert res.to_arrow().num_rows == 80 and len(repr(res)) < 600
+    d = res.to_dict()
+    assert d["policy"] == "ucb1" and d["confidence"] == 0.95 and d["update_every"] == 1
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"arm": arms, "reward": rewards}), path)
+    from fastevals._cli_bandit import main
+
+    assert main(["bandit", "replay", str(path), "--update-every", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == str(fb.replay(str(path), "ucb1", seed=0, update_every=2)).strip()
+
+
+def test_simulate_final_interval_at_the_given_confidence():
+    sim = fb.simulate("ucb1", [0.2, 0.3, 0.5], n_steps=200, n_runs=300, seed=4, confidence=0.8, band=0.5)
+    z = stats.norm.ppf(0.9)
+    se = sim.regret_standard_error[-1]
+    assert sim.final_regret_ci.low == pytest.approx(sim.final_regret - z * se, rel=1e-12)
+    assert sim.final_regret_ci.confidence == 0.8 and sim.regret_band.confidence == 0.5
+    # the band is the pointwise quantiles over runs: about half the runs inside at band=0.5
+    assert np.all(sim.regret_band.low <= sim.regret_band.high)
+    t = sim.to_arrow()
+    assert t.num_rows == 200 and {"step", "mean_regret", "standard_error", "band_low", "band_high"} <= set(
+        t.column_names)
+    assert "80% CI" in str(sim) and "50% of runs" in str(sim)
+    with pytest.raises(ValueError, match="`confidence` must be"):
+        fb.simulate("ucb1", [0.2, 0.3], n_steps=10, n_runs=2, confidence=0.0)
+
+
+@pytest.mark.parametrize("which", ["replay", "replay_ips", "simulate", "arms"])
+def test_results_speak_the_protocol(which, tmp_path):
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fastevals import _protocol as proto
+
+    arms, rewards = uniform_log(3000, [0.2, 0.4, 0.6], 45)
+    if which == "replay":
+        res = fb.replay({"arm": arms, "reward": rewards}, fb.UCB1(3))
+    elif which == "replay_ips":
+        res = fb.replay({"arm": arms, "reward": rewards * 0.5, "p": np.full(3000, 1 / 3)}, fb.UCB1(3),
+                        propensity="p", confidence=0.9)
+        assert res.ips_ci.confidence == 0.9 and res.snips_ci.confidence == 0.9
+        assert res.confidence_interval.method == "normal"
+    elif which == "simulate":
+        res = fb.simulate("thompson", [0.2, 0.4], n_steps=50, n_runs=20, seed=1)
+    else:
+        res = fb.UCB1(3).update(arms, rewards).finalize()
+    assert isinstance(res, proto.Result) and type(res).__repr__ is proto.Result.__repr__
+    assert len(repr(res)) < 600
+    json.dumps(res.to_dict())
+    t = res.to_arrow()
+    assert t.num_rows >= 2 and res.to_pandas().shape[0] == t.num_rows and res.to_polars().height == t.num_rows
+    assert "<table>" in res._repr_html_() and 0 < len(str(res).splitlines()) < 40
+    for col in ("ci_low", "ci_high", "std_error", "rows_dropped"):
+        assert col not in t.column_names
+    ax = res.plot(path=tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000
+    plt.close(ax.figure)
+
+
+def test_filter_on_a_column_not_read():
+    import pyarrow.compute as pc
+
+    arms, rewards = uniform_log(4000, [0.2, 0.4, 0.6], 46)
+    g = np.random.default_rng(5).integers(0, 2, 4000)
+    log = {"arm": arms, "reward": rewards, "g": g}
+    res = fb.replay(log, fb.UCB1(3), filter=pc.field("g") == 1)
+    ref = fb.replay({"arm": arms[g == 1], "reward": rewards[g == 1]}, fb.UCB1(3))
+    assert res.n == int((g == 1).sum()) and res.n_kept == ref.n_kept and res.estimate == ref.estimate
+    pol = fb.UCB1(3, filter=pc.field("g") == 0).update(log)
+    np.testing.assert_array_equal(pol.state.pulls, np.bincount(arms[g == 0], minlength=3))

@@ -238,8 +238,8 @@ def test_wilson_interval_matches_statsmodels():
     keep = c.count > 0
     successes = np.round(c.observed_frequency[keep] * c.count[keep])
     lo, hi = proportion_confint(successes, c.count[keep], alpha=0.1, method="wilson")
-    np.testing.assert_allclose(c.interval.low[keep], lo, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(c.interval.high[keep], hi, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(c.observed_frequency_ci.low[keep], lo, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(c.observed_frequency_ci.high[keep], hi, rtol=1e-10, atol=1e-14)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -258,17 +258,17 @@ def test_shards_merged_equal_one_shot(seed, sizes, weighted):
     table = pa.table({"p": p, "y": y, "g": g, "w": w})
     edges = np.linspace(0, 1, 8)
     kw = dict(prob="p", label="y", by="g", weights="w" if weighted else None, n_resamples=3, seed=5,
-              strategy="uniform")
-    one = fc.CalibrationState(edges, **kw).update(table).finalize()
+              strategy=edges)
+    one = fc.CalibrationState(**kw).update(table).finalize()
     states = []
     start = 0
     for s in sizes:
-        states.append(fc.CalibrationState(edges, **kw).update(table.slice(start, s), row_offset=start))
+        states.append(fc.CalibrationState(**kw).update(table.slice(start, s), row_offset=start))
         start += s
     merged = states[-1]
     for s in reversed(states[:-1]):  # merge in another order: segments meet in another order too
         merged = merged.merge(s)
-    merged = fc.CalibrationState.from_dict(json.loads(json.dumps(merged.to_dict())))
+    merged = fc.CalibrationState.from_bytes(merged.to_bytes())
     res = merged.finalize()
     for k in ("ece", "rms", "mce", "debiased_l2_sq", "brier"):
         np.testing.assert_allclose(getattr(res, k), getattr(one, k), rtol=1e-11, atol=1e-15, err_msg=k)
@@ -572,7 +572,7 @@ def test_bad_inputs():
     ece = sum(abs(p[b == k].sum()) for k in range(10)) / 100
     assert one.ece == pytest.approx(ece, rel=1e-12)
     dropped = curve_of(np.where(np.arange(100) < 4, np.nan, p), y, nulls="drop")
-    assert dropped.n == 96 and dropped.rows_dropped == 4
+    assert dropped.n == 96 and dropped.n_dropped == 4
 
 
 def test_to_dict_to_arrow_and_bool_labels():
@@ -594,11 +594,11 @@ def test_plot_writes_png(tmp_path):
     p, y = make_binary(800, seed=25)
     res = curve_of(p, y, n_resamples=20, seed=1)
     path = tmp_path / "rel.png"
-    fig = res.plot(path)
-    plt.close(fig)
+    ax = res.plot(path=path)
+    plt.close(ax.figure)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     fig, ax = plt.subplots()
-    assert res.plot(ax=ax, kind="bars") is fig
+    assert res.plot(ax=ax, kind="bars") is ax
     plt.close(fig)
 
 
@@ -620,3 +620,155 @@ def test_cli(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     np.testing.assert_allclose(d["ece"], curve_of(p, y).ece, rtol=1e-12)
     assert main(["calibration", str(path), "--prob", "nope", "--label", "y"]) == 2
+
+
+# ----------------------------------------------------------------------------------------------------
+# the protocol: the state, one fold engine, the result's vocabulary and text
+
+
+def test_state_defaults_options_and_bytes():
+    p, y = make_binary(3000, seed=31)
+    data = {"p": p, "y": y}
+    st_ = fc.CalibrationState(prob="p", label="y")  # uniform 15 bins, no edges needed
+    assert st_.n_bins == 15 and st_.strategy == "uniform"
+    res = st_.update(data).finalize()  # finalize takes no arguments: confidence etc. are options
+    ref = fc.calibration(data, prob="p", label="y")
+    assert res.ece == ref.ece and res.n == 3000 and res.n_dropped == 0
+    np.testing.assert_array_equal(res.edges, np.linspace(0, 1, 16))
+    back = fc.CalibrationState.from_bytes(st_.to_bytes())
+    assert back == st_ and back.finalize().ece == res.ece
+    assert fastevals.state_from_bytes(st_.to_bytes()) == st_
+    assert not hasattr(st_, "to_dict") and not hasattr(fc.CalibrationState, "from_dict")
+    with pytest.raises(ValueError, match=r"strategy='quantile'.*fastevals.calibration"):
+        fc.CalibrationState(prob="p", label="y", strategy="quantile")
+    # quantile edges from calibration(), passed on: the same state calibration() folds
+    q = fc.calibration(data, prob="p", label="y", strategy="quantile")
+    st_q = fc.CalibrationState(prob="p", label="y", strategy="quantile", quantile_edges=q.edges).update(data)
+    assert st_q.finalize().ece == q.ece
+    with pytest.raises(ValueError, match="different options"):
+        st_.merge(st_q)
+    with pytest.raises(TypeError, match="cannot merge"):
+        st_.merge(fastevals.UCB1(2))
+    with pytest.raises(ValueError, match="empty input"):
+        fc.CalibrationState(prob="p", label="y").finalize()
+
+
+def test_merge_returns_a_new_state_and_never_mutates():
+    p, y = make_binary(2000, seed=32)
+    g = np.random.default_rng(1).integers(0, 4, 2000)
+    table = pa.table({"p": p, "y": y, "g": g})
+    kw = dict(prob="p", label="y", by="g", n_resamples=5, seed=3)
+    a = fc.CalibrationState(**kw).update(table.slice(0, 700))
+    b = fc.CalibrationState(**kw).update(table.slice(700), row_offset=700)
+    a0, b0 = a.to_bytes(), b.to_bytes()
+    m = a.merge(b)
+    assert m is not a and a.to_bytes() == a0 and b.to_bytes() == b0
+    whole = fc.calibration(table, **kw)
+    got = m.finalize()
+    np.testing.assert_allclose(got.ece_ci, whole.ece_ci, rtol=1e-12)
+    assert got.n == whole.n == 2000
+    # an empty state is the identity of merge
+    assert fc.CalibrationState(**kw).merge(m).finalize().ece == pytest.approx(got.ece, rel=1e-15)
+
+
+def test_nulls_drop_counts_over_batches_and_row_groups(tmp_path):
+    """n_dropped adds up over every batch and row group (only the last batch's count would fail)."""
+    p, y = make_binary(1000, seed=33)
+    bad = np.zeros(1000, dtype=bool)
+    bad[[5, 150, 151, 420, 777, 998]] = True
+    p_nan = np.where(bad, np.nan, p)
+    p_nan[420] = np.inf
+    table = pa.table({"p": p_nan, "y": y})
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(table, path, row_group_size=100)
+    ref = curve_of(p[~bad], y[~bad])
+    for data, bs in ((table, 64), (str(path), 37), (str(path), None)):
+        res = fc.calibration(data, prob="p", label="y", nulls="drop", batch_size=bs)
+        assert (res.n, res.n_dropped) == (994, 6)
+        np.testing.assert_array_equal(res.curve.count, ref.curve.count)
+        assert res.ece == pytest.approx(ref.ece, rel=1e-12)
+    with pytest.raises(ValueError, match=r"outside \[0, 1\] or NaN.*nulls='drop' \(CLI: --nulls drop\)"):
+        fc.calibration(table, prob="p", label="y")
+    with pytest.raises(ValueError, match=r"outside \[0, 1\] or NaN.*nulls='drop'"):
+        fc.calibration(table, prob="p", label="y", strategy="quantile")
+    with pytest.raises(TypeError, match=r"column 'p' \(given as `prob`\) has type string"):
+        fc.calibration(pa.table({"p": ["a"], "y": [1]}), prob="p", label="y")
+
+
+def test_bootstrap_band_is_each_bins_observed_frequency_under_poisson_weights():
+    """Each bin's band, rebuilt from fastevals.poisson_weights (the observed frequency per replicate,
+    not the mean prediction), at rtol 1e-10; with dropped rows the weights keep the global row index."""
+    p, y = make_binary(900, seed=34)
+    p = np.clip(p + 0.1 * (np.random.default_rng(2).random(900) - 0.5), 0, 1)  # prediction != frequency
+    nan_rows = np.array([3, 100, 101, 640])
+    p_in = p.copy()
+    p_in[nan_rows] = np.nan
+    for nulls, data_p in (("raise", p), ("drop", p_in)):
+        res = fc.calibration({"p": data_p, "y": y}, prob="p", label="y", n_bins=6, n_resamples=60, seed=4,
+                             confidence=0.8, nulls=nulls)
+        w = fastevals.poisson_weights(900, 60, 4).astype(float)
+        keep = np.isfinite(data_p)
+        b = twin_bins(p, res.edges)
+        lo, hi = np.full(6, np.nan), np.full(6, np.nan)
+        for k in range(6):
+            m = (b == k) & keep
+            sw = w[:, m].sum(axis=1)
+            freq = (w[:, m] * y[m]).sum(axis=1)[sw > 0] / sw[sw > 0]
+            if m.any():
+                lo[k], hi[k] = np.percentile(freq, [10, 90])
+        np.testing.assert_allclose(res.curve.band.low, lo, rtol=1e-10, equal_nan=True)
+        np.testing.assert_allclose(res.curve.band.high, hi, rtol=1e-10, equal_nan=True)
+        assert res.curve.band.confidence == 0.8 and res.ece_ci.method == "percentile"
+
+
+def test_result_vocabulary_text_and_conversions(tmp_path):
+    p, y = make_binary(3000, seed=35)
+    g = np.random.default_rng(3).integers(0, 14, 3000)
+    res = fc.calibration({"p": p, "y": y, "g": g}, prob="p", label="y", by="g", n_bins=5, n_resamples=10, seed=1)
+    t = res.to_arrow()
+    assert t.num_rows == 14 * 5
+    assert {"segment", "bin", "low", "high", "band_low", "band_high"} <= set(t.column_names)
+    assert "ci_low" not in t.column_names
+    assert isinstance(res.ece_ci, fastevals.ConfidenceInterval) and res.ece_ci.confidence == 0.95
+    ci = res.curve.observed_frequency_ci
+    assert isinstance(ci, fastevals.ConfidenceInterval) and ci.method == "wilson" and ci.low.shape == (5,)
+    text = str(res)
+    assert f"{res.ece:.6f}" in text and "segment ECE (14 segments, worst first)" in text
+    assert "... 4 more segment(s)" in text and len(text.splitlines()) < 60
+    assert len(repr(res)) < 600 and "<array" not in repr(res).split("brier_decomposition")[0]
+    d = json.loads(json.dumps(res.to_dict(), default=str))
+    assert d["n_dropped"] == 0 and d["ece_ci"]["confidence"] == 0.95
+    assert res.to_pandas().shape[0] == 70
+    assert str(res.curve).startswith("reliability curve") and res.curve.to_arrow().num_rows == 5
+
+
+def test_progress_option_and_one_shot_stream_for_quantile():
+    p, y = make_binary(500, seed=36)
+    table = pa.table({"p": p, "y": y})
+    assert curve_of(p, y, progress=False).ece == curve_of(p, y).ece
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    with pytest.raises(ValueError, match="can be read only once"):
+        fc.calibration(reader, prob="p", label="y", strategy="quantile")
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    assert fc.calibration(reader, prob="p", label="y").ece == curve_of(p, y).ece
+    with pytest.raises(ValueError, match="`backend` must be one of"):
+        curve_of(p, y, backend="tpu")
+
+
+def test_filter_on_a_column_not_read_for_every_input_kind(tmp_path):
+    import pyarrow.compute as pc
+
+    pd = pytest.importorskip("pandas")
+    p, y = make_binary(2000, seed=37)
+    g = np.random.default_rng(4).integers(0, 3, 2000)
+    ref = curve_of(p[g == 1], y[g == 1])
+    path = tmp_path / "g.parquet"
+    pq.write_table(pa.table({"p": p, "y": y, "g": g}), path, row_group_size=500)
+    for data in ({"p": p, "y": y, "g": g}, pa.table({"p": p, "y": y, "g": g}),
+                 pd.DataFrame({"p": p, "y": y, "g": g}), str(path)):
+        res = fc.calibration(data, prob="p", label="y", filter=pc.field("g") == 1, strategy="quantile")
+        q = curve_of(p[g == 1], y[g == 1], strategy="quantile")
+        assert res.n == int((g == 1).sum()) and res.ece == pytest.approx(q.ece, rel=1e-12)
+        np.testing.assert_array_equal(res.edges, q.edges)
+        st_ = fc.CalibrationState(prob="p", label="y", filter=pc.field("g") == 1).update(data)
+        assert st_.finalize().ece == pytest.approx(ref.ece, rel=1e-12)
