@@ -158,6 +158,8 @@ def fmt(x, digits: int = 4) -> str:
         return f"[{fmt(x.low, digits)}, {fmt(x.high, digits)}]"
     if isinstance(x, np.ndarray):
         return f"<array {x.shape} {x.dtype}>"
+    if isinstance(x, Result):
+        return f"<{type(x).__name__}>"
     if isinstance(x, (list, tuple)) and (len(x) > 6 or not all(
             v is None or isinstance(v, (str, bool, int, float, np.generic)) for v in x)):
         return f"<{len(x)} items>"
@@ -487,7 +489,9 @@ class State:
         """Yield ``(batch, rows, n_read, n_dropped)`` per scanned batch (``batch`` None when every row
         of it was dropped): the required columns, checked, with nulls / NaN / inf raised or dropped."""
         reqs = self._requirements()
-        source = src.open_source(data, filter=self.filter, batch_size=self.batch_size, columns_hint=list(reqs))
+        # a filter may read columns the analysis does not: dict and DataFrame inputs then keep them all
+        hint = list(reqs) if self.filter is None else None
+        source = src.open_source(data, filter=self.filter, batch_size=self.batch_size, columns_hint=hint)
         checked = {c: (a, k) for c, (a, k) in reqs.items() if k != ANY}
         source.require(checked)
         for c, (a, _) in reqs.items():

@@ -123,8 +123,9 @@ def test_bootstrap_refuses_replicates_it_cannot_hold():
 
 
 def test_replay_with_no_rewards_gives_a_wilson_interval_not_zero_width():
-    import fastevals
     from statsmodels.stats.proportion import proportion_confint
+
+    import fastevals
 
     rng = np.random.default_rng(0)
     n = 2000
@@ -134,9 +135,9 @@ def test_replay_with_no_rewards_gives_a_wilson_interval_not_zero_width():
     low, high = res.confidence_interval
     ref = proportion_confint(0, res.n_kept, alpha=0.05, method="wilson")
     assert low == 0.0 and high == pytest.approx(ref[1], rel=1e-12) and high > 0
-    assert res.snips_confidence_interval.high > 0 and res.ips_confidence_interval.high > 0
+    assert res.snips_ci.high > 0 and res.ips_ci.high > 0
     # uniform propensities: every weight is 3, so n_eff = n_kept and SNIPS' interval is the replay's
-    assert res.snips_confidence_interval.high == pytest.approx(high, rel=1e-12)
+    assert res.snips_ci.high == pytest.approx(high, rel=1e-12)
     # some rewards: the Wilson interval of the kept events' proportion
     log["reward"] = (rng.random(n) < 0.3).astype(float)
     res = fastevals.replay(log, "ucb1", seed=1)
@@ -174,7 +175,7 @@ def test_monte_carlo_pvalue_counts_the_observed_table():
 
 
 def test_simulated_regret_standard_error_is_the_spread_of_the_mean():
-    """regret_se is std / sqrt(n_runs): across independent simulations the final mean regret spreads
+    """regret_standard_error is std / sqrt(n_runs): across independent simulations the final mean regret spreads
     by about that much (a std / n_runs bug is 20x too small and fails)."""
     import fastevals
 
@@ -182,9 +183,9 @@ def test_simulated_regret_standard_error_is_the_spread_of_the_mean():
     for seed in range(40):
         sim = fastevals.simulate("ucb1", [0.2, 0.3, 0.5], n_steps=300, n_runs=400, seed=seed)
         finals.append(sim.final_regret)
-        ses.append(sim.regret_se[-1])
+        ses.append(sim.regret_standard_error[-1])
         z = stats.norm.ppf(0.975)
-        assert sim.final_regret_confidence_interval.low == pytest.approx(sim.final_regret - z * sim.regret_se[-1])
+        assert sim.final_regret_ci.low == pytest.approx(sim.final_regret - z * sim.regret_standard_error[-1])
     ratio = np.std(finals, ddof=1) / np.mean(ses)
     # the sample std of 40 draws is within +-35% of the truth with probability > 0.99
     assert 0.65 < ratio < 1.35, ratio

@@ -119,6 +119,14 @@ def test_non_finite_and_null_values_raise_naming_the_column():
         _MeanState(nulls="ignore")
 
 
+def test_filter_on_a_column_the_state_does_not_read():
+    import pyarrow.compute as pc
+
+    data = {"x": np.arange(10.0), "keep": np.arange(10) % 2}
+    st = _MeanState(filter=pc.field("keep") == 1).update(data)
+    assert st.n == 5 and st.sums[0] == 25.0
+
+
 def test_row_offset_keys_rows_globally():
     st = _MeanState().update({"x": np.arange(3.0)}).update({"x": np.arange(2.0)})
     np.testing.assert_array_equal(np.concatenate(st.ids), np.arange(5))

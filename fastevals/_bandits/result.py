@@ -165,17 +165,6 @@ class ReplayResult(Result):
         """Share of the events that were kept."""
         return self.n_kept / self.n if self.n else math.nan
 
-    # the names before the protocol (kept while tests/test_contract.py still reads them)
-    @property
-    def ips_confidence_interval(self) -> ConfidenceInterval | None:
-        """Old name of :attr:`ips_ci`."""
-        return self.ips_ci
-
-    @property
-    def snips_confidence_interval(self) -> ConfidenceInterval | None:
-        """Old name of :attr:`snips_ci`."""
-        return self.snips_ci
-
     def to_dict(self) -> dict:
         """Plain Python values; the policy as its name, labels and statistics."""
         d = {name: plain(getattr(self, name)) for name in self._field_names() if name != "policy"}
@@ -269,17 +258,6 @@ class SimulationResult(Result):
     arm_frequency: np.ndarray
     mean_pulls: np.ndarray
     arm_means: np.ndarray
-
-    # the names before the protocol (kept while tests/test_contract.py still reads them)
-    @property
-    def regret_se(self) -> np.ndarray:
-        """Old name of :attr:`regret_standard_error`."""
-        return self.regret_standard_error
-
-    @property
-    def final_regret_confidence_interval(self) -> ConfidenceInterval:
-        """Old name of :attr:`final_regret_ci`."""
-        return self.final_regret_ci
 
     @property
     def best_arm_share(self) -> float:
