@@ -92,8 +92,10 @@ def _partition_table(part) -> pa.Table:
 
 
 def _row_counts(state) -> tuple[int, int] | None:
-    """``(rows_read, rows_dropped)`` of states that count them, else None."""
-    read, dropped = getattr(state, "rows_read", None), getattr(state, "rows_dropped", None)
+    """``(rows read, rows dropped)`` of states that count them (the protocol's ``n_read`` /
+    ``n_dropped``, or the jackknife pass's ``rows_read`` / ``rows_dropped``), else None."""
+    read = getattr(state, "n_read", getattr(state, "rows_read", None))
+    dropped = getattr(state, "n_dropped", getattr(state, "rows_dropped", None))
     if isinstance(read, int) and isinstance(dropped, int):
         return read, dropped
     return None

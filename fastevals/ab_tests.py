@@ -1,46 +1,58 @@
-"""A/B tests over Arrow tables and Parquet logs: G-test and z-test.
+"""A/B tests over Arrow tables and Parquet logs: G-test and z-test, on the protocol.
 
-Every function here is the same four steps: resolve the source, fold its
-batches into an :class:`ABTestState` (counts per (segment, group, outcome)
-cell and n / mean / M2 per (segment, group) cell, by one compiled pass),
-merge, and finalize in closed form.
+Every function here is the same steps: build an :class:`ABTestState` with the
+function's options, fold the data into it with the one fold engine
+(:func:`fastevals._fold.fold`: counts per (segment, group, outcome) cell and
+n / mean / M2 per (segment, group) cell, by one compiled pass; in process or
+on Dask), and finalize in closed form.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from . import _cuped, _dask, _stats
+from . import _cuped, _stats
 from . import _source as src
 from ._config import CHUNK_ROWS, PARALLEL_MIN_ROWS
+from ._fold import check_backend, fold
+from ._protocol import LABEL, NUMERIC, ConfidenceInterval, State
 from ._validation import (
     as_column_list,
     check_choice,
     check_finite_float,
     check_int,
-    check_nulls,
     check_probability,
     check_seed,
 )
 from .results import (
     ABTable,
-    ConfidenceInterval,
+    ABTestReport,
     GTestResult,
     SampleRatioMismatchWarning,
     SRMResult,
     ZTestResult,
 )
 
+__all__ = ["ABTestState", "abtest", "g_test", "g_test_counts", "z_test"]
+
 _ALTERNATIVES = ("two-sided", "larger", "smaller")
 _ADJUST = ("holm", "bh")
 #: per-chunk partial tables are capped at this many cells x chunks; beyond it chunks grow
 _MAX_PARTIAL_CELLS = 1 << 23
+#: Monte Carlo work is refused beyond this many table cells drawn (tables x cells, all segments):
+#: about 0.1 microsecond a cell on one core, so the limit is a few minutes on a laptop
+MAX_MONTE_CARLO_CELLS = 10**9
+#: tables holding more counts than this get no Monte Carlo p-value (Patefield's draws walk the
+#: counts, and at such sizes the chi-square p-value is as good): a note says so
+MAX_MONTE_CARLO_TOTAL = 10**9
+#: the options that shape the finalize step (constructor options; overridable in g_test() / z_test())
+_G_OPTIONS = ("correction", "monte_carlo", "seed", "adjust", "expected_split", "srm_threshold", "backend")
+_Z_OPTIONS = ("control", "kind", "alternative", "margin", "confidence", "adjust", "expected_split",
+              "srm_threshold", "variance")
 
 
 def _sort_key(label):
@@ -93,14 +105,72 @@ def _values_for_kernel(arr: pa.Array) -> np.ndarray:
     return values.astype(np.float64)
 
 
-class ABTestState:
-    """Mergeable sufficient statistics of an A/B test.
+def _plain_label(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if x is not None and not isinstance(x, (str, int, float, bool)):
+        raise TypeError(f"`control` must be a group label (str, int, float or bool); got {x!r}")
+    return x
+
+
+def _check_split(expected_split):
+    """``expected_split`` as plain JSON-able values (a dict of shares, or a list)."""
+    if expected_split is None:
+        return None
+    if isinstance(expected_split, dict):
+        return {_plain_label(k): float(v) for k, v in expected_split.items()}
+    try:
+        return [float(x) for x in expected_split]
+    except (TypeError, ValueError):
+        raise TypeError(f"`expected_split` must be a dict {{group: share}} or a sequence of shares; "
+                        f"got {expected_split!r}") from None
+
+
+def _check_monte_carlo(monte_carlo, cells: int = 4):
+    monte_carlo = check_int("monte_carlo", monte_carlo, low=1, allow_none=True)
+    if monte_carlo is not None and monte_carlo * cells > MAX_MONTE_CARLO_CELLS:
+        most = max(1, MAX_MONTE_CARLO_CELLS // cells)
+        raise ValueError(
+            f"monte_carlo={monte_carlo} would draw {monte_carlo:,} random tables of {cells:,} cells in all "
+            f"({monte_carlo * cells:.3g} cells, about {monte_carlo * cells * 1e-7 / 60:,.0f} CPU-minutes or more), "
+            f"over the limit of {MAX_MONTE_CARLO_CELLS:.0e} cells: pass at most monte_carlo={most} "
+            "(10,000 to 100,000 tables give the p-value to within about 0.005 to 0.0015)")
+    return monte_carlo
+
+
+def _z_options(kind, alternative, margin, confidence, variance, multi: bool, denominator, covariates, degree):
+    kind = check_choice("kind", kind, ("mean", "proportion"))
+    alternative = check_choice("alternative", alternative, _ALTERNATIVES)
+    margin = check_finite_float("margin", margin)
+    confidence = check_probability("confidence", confidence)
+    variance = check_choice("variance", variance, _cuped.VARIANCES)
+    if kind == "proportion" and (multi or variance != "welch"):
+        raise ValueError("kind='proportion' uses the pooled proportion test; covariates, a denominator and "
+                         "variance='hc1' need kind='mean' (on 0/1 values it is the same difference)")
+    if variance == "hc1" and denominator is not None:
+        raise ValueError("variance='hc1' is the robust standard error of an OLS coefficient: it does not "
+                         "apply to a ratio metric (`denominator`); use variance='welch' (delta method)")
+    if variance == "hc1" and covariates and degree < 4:
+        raise ValueError("variance='hc1' with covariates needs the fourth co-moments, which this state did "
+                         "not keep: build it with ABTestState(..., variance='hc1') (or pass variance='hc1' "
+                         "to z_test / abtest)")
+    return kind, alternative, margin, confidence, variance
+
+
+class ABTestState(State, kind="abtest"):
+    """Mergeable sufficient statistics of an A/B test, on the protocol.
 
     Counts per (segment, group, outcome level) and n / mean / M2 of ``value``
-    per (segment, group). ``update`` folds data in (one compiled pass per
-    batch), ``merge`` combines states of shards (associative and commutative),
-    ``g_test`` / ``z_test`` finalize, ``to_json`` / ``from_json`` serialize
-    losslessly; :meth:`from_aggregates` builds one from sums computed in SQL.
+    per (segment, group) (``counts``, ``cell_n``, ``cell_mean``, ``cell_m2``).
+    ``update`` folds data in (one compiled pass per batch), ``merge`` combines
+    states of shards (a new state; associative and commutative), ``finalize()``
+    gives the :func:`abtest` report and ``g_test()`` / ``z_test()`` one part of
+    it, ``to_bytes`` / ``from_bytes`` serialize losslessly; :meth:`from_aggregates`
+    builds one from sums computed in SQL.
+
+    The constructor takes the keyword arguments of :func:`abtest` (not ``data``,
+    ``engine``); the finalize options (``control``, ``kind``, ``correction``,
+    ``monte_carlo``, ``seed``...) are kept for ``finalize()``.
 
     With ``covariate`` (regression adjustment, CUPED) or ``denominator`` (a ratio
     metric), each (segment, group) cell also keeps the means and central
@@ -109,21 +179,43 @@ class ABTestState:
     merged with the shift formula of :mod:`fastevals._cuped`, never as raw sums
     of powers.
 
+    Parameters
+    ----------
+    group, outcome, value, by, control, kind, alternative, margin, confidence, correction, monte_carlo, seed, \
+adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate, denominator, variance
+        As in :func:`abtest`. ``outcome`` and ``value`` may name the same 0/1 column (G-test and
+        z-test of one conversion column).
+    srm_threshold : float
+        The sample-ratio check flags a mismatch below this p-value (0.001).
+
+    Raises
+    ------
+    ValueError, TypeError
+        An option out of its range, a column named twice, ``covariate`` / ``denominator``
+        without ``value``.
+
     Examples
     --------
     >>> import numpy as np, fastevals
     >>> st = fastevals.ABTestState(group="variant", outcome="converted")
     >>> _ = st.update({"variant": np.array(["a", "b"] * 500), "converted": np.arange(1000) % 3 == 0})
-    >>> round(st.g_test().pvalue, 6)
-    1.0
+    >>> round(st.g_test().pvalue, 6), st.n
+    (1.0, 1000)
+    >>> back = fastevals.ABTestState.from_bytes(st.to_bytes())
+    >>> back == st
+    True
     """
 
-    def __init__(self, group: str, outcome: str | None = None, value: str | None = None, by=None, *,
-                 covariate=None, denominator: str | None = None, variance: str = "welch"):
-        self.group = as_column_list("group", group, allow_none=False)
-        if len(self.group) != 1:
+    def __init__(self, *, group, outcome=None, value=None, by=None, control=None, kind="mean",
+                 alternative="two-sided", margin=0.0, confidence=0.95, correction=None, monte_carlo=None,
+                 seed=None, adjust="holm", nulls="raise", filter=None, batch_size=None, expected_split=None,
+                 progress=None, backend="auto", covariate=None, denominator=None, variance="welch",
+                 srm_threshold=0.001):
+        super().__init__(nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
+        groups = as_column_list("group", group, allow_none=False)
+        if len(groups) != 1:
             raise ValueError(f"`group` must name one column; got {group!r}")
-        self.group = self.group[0]
+        self.group = groups[0]
         self.outcome = as_column_list("outcome", outcome)[0] if outcome is not None else None
         self.value = as_column_list("value", value)[0] if value is not None else None
         self.by = as_column_list("by", by)
@@ -131,77 +223,130 @@ class ABTestState:
         if denominator is not None and len(as_column_list("denominator", denominator)) != 1:
             raise ValueError(f"`denominator` must name one column; got {denominator!r}")
         self.denominator = as_column_list("denominator", denominator)[0] if denominator is not None else None
-        self.variance = check_choice("variance", variance, _cuped.VARIANCES)
         if (self.covariates or self.denominator is not None) and self.value is None:
             raise ValueError("`covariate` and `denominator` adjust the z-test on `value`: give `value` too")
-        if self.variance == "hc1" and self.denominator is not None:
-            raise ValueError("variance='hc1' is the robust standard error of an OLS coefficient: it does not "
-                             "apply to a ratio metric (`denominator`); use variance='welch' (delta method)")
         cols = self.columns
         if len(set(cols)) != len(cols):
-            raise ValueError(f"a column is used twice among group/outcome/value/by/covariate/denominator: {cols!r}")
+            raise ValueError(f"a column is used twice among group/outcome/value/by/covariate/denominator: {cols!r} "
+                             "(only `outcome` and `value` may name the same 0/1 column)")
         #: numeric columns of the co-moments: value, denominator, covariates (empty: plain z-test)
         self.moment_columns = ([self.value] + ([self.denominator] if self.denominator else []) + self.covariates
                                if (self.covariates or self.denominator) else [])
+        self.variance = check_choice("variance", variance, _cuped.VARIANCES)
         # fourth co-moments only where the HC1 standard error needs them (they cost ~3x in the scan)
         self.moment_degree = 4 if (self.variance == "hc1" and self.covariates) else 2
+        # finalize options, checked now (fail before the scan)
+        self.control = _plain_label(control)
+        self.test_kind, self.alternative, self.margin, self.confidence, _ = _z_options(
+            kind, alternative, margin, confidence, self.variance, bool(self.moment_columns), self.denominator,
+            self.covariates, self.moment_degree)
+        self.correction = check_choice("correction", correction, ("williams", "yates"), allow_none=True)
+        self.monte_carlo = _check_monte_carlo(monte_carlo)
+        if isinstance(seed, np.random.Generator):
+            seed = check_seed("seed", seed)
+        elif seed is not None:
+            check_seed("seed", seed)
+            seed = int(seed)
+        self.seed = seed
+        self.adjust = check_choice("adjust", None if adjust == "none" else adjust, _ADJUST, allow_none=True)
+        self.expected_split = _check_split(expected_split)
+        self.backend = check_backend(backend, supported=("auto", "cpu", "cuda"))
+        self.srm_threshold = check_probability("srm_threshold", srm_threshold)
         nv = len(self.moment_columns)
         self.n_moments = len(_cuped.monomials(nv, self.moment_degree)) if nv else 0
         self.segments = src.LabelIndex()
         self.groups = src.LabelIndex()
         self.outcomes = src.LabelIndex()
         self.counts = np.zeros((0, 0, 0), dtype=np.int64)
-        self.n = np.zeros((0, 0), dtype=np.int64)
-        self.mean = np.zeros((0, 0))
-        self.m2 = np.zeros((0, 0))
+        self.cell_n = np.zeros((0, 0), dtype=np.int64)
+        self.cell_mean = np.zeros((0, 0))
+        self.cell_m2 = np.zeros((0, 0))
+        self.mu = np.zeros((0, 0, nv))  # per-cell means of moment_columns
+        self.mom = np.zeros((0, 0, self.n_moments))  # per-cell central co-moment sums (_cuped)
         # first value of `value` that is neither 0 nor 1 (None: all 0/1 so far): kind="proportion"
         # must refuse other values
-        self.mu = np.zeros((0, 0, len(self.moment_columns)))  # per-cell means of moment_columns
-        self.mom = np.zeros((0, 0, self.n_moments))  # per-cell central co-moment sums (_cuped)
         self.non_binary_value = None
-        self.rows_read = 0
-        self.rows_dropped = 0
         self._order_memo = None  # (label counts, sorted orders): see _sorted
 
-    # -- which columns, of which kind ----------------------------------------------------------
+    # -- protocol -----------------------------------------------------------------------------------
+    def _params(self) -> dict:
+        return dict(group=self.group, outcome=self.outcome, value=self.value, by=self.by or None,
+                    control=self.control, kind=self.test_kind, alternative=self.alternative, margin=self.margin,
+                    confidence=self.confidence, correction=self.correction, monte_carlo=self.monte_carlo,
+                    seed=self.seed, adjust=self.adjust, expected_split=self.expected_split, backend=self.backend,
+                    covariate=self.covariates or None, denominator=self.denominator, variance=self.variance,
+                    srm_threshold=self.srm_threshold)
+
     @property
     def columns(self) -> list[str]:
-        return ([self.group] + self.by + [c for c in (self.outcome, self.value, self.denominator) if c is not None]
-                + self.covariates)
+        """The columns this state reads (a column named as both outcome and value once)."""
+        cols = [self.group] + self.by + [c for c in (self.outcome, self.value, self.denominator) if c is not None]
+        cols += self.covariates
+        if self.outcome is not None and self.outcome == self.value:
+            cols.remove(self.value)
+        return cols
 
     def _requirements(self) -> dict:
-        req = {self.group: ("group", src.LABEL)}
+        req = {self.group: ("group", LABEL)}
         for b in self.by:
-            req[b] = ("by", src.LABEL)
+            req[b] = ("by", LABEL)
         if self.outcome is not None:
-            req[self.outcome] = ("outcome", src.LABEL)
+            req[self.outcome] = ("outcome", LABEL)
         if self.value is not None:
-            req[self.value] = ("value", src.NUMERIC)
+            # one 0/1 column as both outcome and value is read as a number (its levels are its values)
+            req[self.value] = ("outcome and value" if self.value == self.outcome else "value", NUMERIC)
         if self.denominator is not None:
-            req[self.denominator] = ("denominator", src.NUMERIC)
+            req[self.denominator] = ("denominator", NUMERIC)
         for c in self.covariates:
-            req[c] = ("covariate", src.NUMERIC)
+            req[c] = ("covariate", NUMERIC)
         return req
 
-    # -- update -------------------------------------------------------------------------------
-    def update(self, data, *, nulls: str = "raise", filter=None, batch_size=None, progress=False):
-        """Fold every row of ``data`` (any source fastevals accepts) into the state; returns it."""
-        self._scan_into(data, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
-        return self
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return dict(counts=self.counts, cell_n=self.cell_n, cell_mean=self.cell_mean, cell_m2=self.cell_m2,
+                    mu=self.mu, mom=self.mom)
 
-    def _scan_into(self, data, *, nulls, filter, batch_size, progress) -> src.Scan:
-        nulls = check_nulls(nulls)
-        source = src.open_source(data, filter=filter, batch_size=batch_size, columns_hint=self.columns)
-        source.require(self._requirements())
-        numeric = [c for c in (self.value, self.denominator) if c is not None] + self.covariates
-        nan_cols = tuple(numeric) if nulls == "drop" else ()
-        scan = src.Scan(source, self.columns, nulls=nulls, nan_columns=nan_cols,
-                        progress=src.Progress(progress))
-        for batch in scan:
-            self._fold(batch)
-        self.rows_read += scan.stats.rows_read
-        self.rows_dropped += scan.stats.rows_dropped
-        return scan
+    def _set_arrays(self, arrays) -> None:
+        for name in ("counts", "cell_n", "cell_mean", "cell_m2", "mu", "mom"):
+            setattr(self, name, arrays[name])
+        self._order_memo = None
+
+    def _extra(self):
+        return dict(segments=list(self.segments.labels), groups=list(self.groups.labels),
+                    outcomes=list(self.outcomes.labels), non_binary_value=self.non_binary_value)
+
+    def _set_extra(self, extra) -> None:
+        self.segments = src.LabelIndex(extra["segments"])
+        self.groups = src.LabelIndex(extra["groups"])
+        self.outcomes = src.LabelIndex(extra["outcomes"])
+        self.non_binary_value = extra["non_binary_value"]
+        self._order_memo = None
+
+    @classmethod
+    def _example(cls):
+        rng = np.random.default_rng(14)
+        n = 400
+        data = {"variant": rng.choice(["control", "new"], n), "device": rng.choice(["ios", "web"], n),
+                "converted": (rng.random(n) < 0.3).astype(np.int8), "revenue": rng.exponential(5.0, n)}
+        return dict(group="variant", outcome="converted", value="revenue", by="device"), data
+
+    def _merge_from(self, other: ABTestState) -> None:
+        st = other
+        s_map = np.array([self.segments.add(x) for x in st.segments.labels], dtype=np.int64)
+        g_map = np.array([self.groups.add(x) for x in st.groups.labels], dtype=np.int64)
+        o_map = np.array([self.outcomes.add(x) for x in st.outcomes.labels], dtype=np.int64)
+        self._grow(len(self.segments), len(self.groups), len(self.outcomes))
+        if s_map.size and g_map.size:
+            self.counts[np.ix_(s_map, g_map, o_map)] += st.counts
+            sub = np.ix_(s_map, g_map)
+            self.cell_n[sub], self.cell_mean[sub], self.cell_m2[sub] = _chan_merge(
+                self.cell_n[sub], self.cell_mean[sub], self.cell_m2[sub], st.cell_n, st.cell_mean, st.cell_m2)
+            if self.moment_columns:
+                self.mu[sub], self.mom[sub] = _cuped.merge(self.mu[sub], self.mom[sub], st.mu, st.mom,
+                                                           len(self.moment_columns), self.moment_degree)
+        if self.non_binary_value is None:
+            self.non_binary_value = st.non_binary_value
+
+    # -- update -------------------------------------------------------------------------------
 
     def _grow(self, s: int, g: int, o: int) -> None:
         S, G, O = self.counts.shape
@@ -210,7 +355,7 @@ class ABTestState:
         counts = np.zeros((s, g, o), dtype=np.int64)
         counts[:S, :G, :O] = self.counts
         self.counts = counts
-        for name, dtype in (("n", np.int64), ("mean", np.float64), ("m2", np.float64)):
+        for name, dtype in (("cell_n", np.int64), ("cell_mean", np.float64), ("cell_m2", np.float64)):
             arr = np.zeros((s, g), dtype=dtype)
             arr[:S, :G] = getattr(self, name)
             setattr(self, name, arr)
@@ -220,7 +365,7 @@ class ABTestState:
             arr[:S, :G] = old
             setattr(self, name, arr)
 
-    def _fold(self, batch: pa.RecordBatch) -> None:
+    def _update_batch(self, batch: pa.RecordBatch, ids=None) -> None:
         from ._kernels import cells
 
         rows = batch.num_rows
@@ -268,7 +413,7 @@ class ABTestState:
                 bad = int(np.count_nonzero(~np.isfinite(val)))
                 raise ValueError(
                     f"column {self.value!r} has {bad:,} non-finite value(s) (NaN or inf) in a batch of "
-                    f"{rows:,} rows; pass nulls='drop' to leave NaN rows out"
+                    f"{rows:,} rows; pass nulls='drop' to leave those rows out"
                 )
             if self.non_binary_value is None:
                 i = cells.first_non_binary(val)
@@ -293,8 +438,8 @@ class ABTestState:
         loc = np.ix_(si, gi)
         mean = mean.reshape(n_seg, n_grp)[loc]
         m2 = m2.reshape(n_seg, n_grp)[loc]
-        self.n[sub], self.mean[sub], self.m2[sub] = _chan_merge(
-            self.n[sub], self.mean[sub], self.m2[sub], n[loc], mean, m2
+        self.cell_n[sub], self.cell_mean[sub], self.cell_m2[sub] = _chan_merge(
+            self.cell_n[sub], self.cell_mean[sub], self.cell_m2[sub], n[loc], mean, m2
         )
         if multi:
             nv = len(self.moment_columns)
@@ -345,7 +490,7 @@ class ABTestState:
                 what = ", ".join(f"{c!r} ({int(np.count_nonzero(~np.isfinite(a))):,})"
                                  for c, a in zip(cols, arrays) if c in bad)
                 raise ValueError(f"column(s) {what or cols} have non-finite values (NaN or inf) in a batch of "
-                                 f"{rows:,} rows; pass nulls='drop' to leave NaN rows out")
+                                 f"{rows:,} rows; pass nulls='drop' to leave those rows out")
             redo = np.zeros(n_cells, dtype=bool)
             for j in sq:
                 redo |= present & (raw[:, j] > cells.REDO_RATIO * mom[:, j])
@@ -357,85 +502,11 @@ class ABTestState:
         m2 = mom[:, index[(2,) + (0,) * (nv - 1)]].copy()
         return mu, mom, n, mu[:, 0].copy(), m2
 
-    # -- merge and serialization ----------------------------------------------------------------
-    def _same_spec(self, other: ABTestState) -> None:
-        if not isinstance(other, ABTestState):
-            raise TypeError(f"can only merge with another ABTestState; got {type(other).__name__}")
-        if self._spec() != other._spec():
-            raise ValueError("cannot merge states of different analyses "
-                             "(group/outcome/value/by/covariate/denominator/variance differ)")
 
-    def _spec(self) -> dict:
-        """The constructor's arguments."""
-        return dict(group=self.group, outcome=self.outcome, value=self.value, by=self.by or None,
-                    covariate=self.covariates or None, denominator=self.denominator, variance=self.variance)
-
-    def merge(self, other: ABTestState) -> ABTestState:
-        """A new state holding both states' data (neither input changes)."""
-        self._same_spec(other)
-        out = ABTestState(**self._spec())
-        for st in (self, other):
-            s_map = np.array([out.segments.add(x) for x in st.segments.labels], dtype=np.int64)
-            g_map = np.array([out.groups.add(x) for x in st.groups.labels], dtype=np.int64)
-            o_map = np.array([out.outcomes.add(x) for x in st.outcomes.labels], dtype=np.int64)
-            out._grow(len(out.segments), len(out.groups), len(out.outcomes))
-            if s_map.size and g_map.size:
-                out.counts[np.ix_(s_map, g_map, o_map)] += st.counts
-                sub = np.ix_(s_map, g_map)
-                out.n[sub], out.mean[sub], out.m2[sub] = _chan_merge(
-                    out.n[sub], out.mean[sub], out.m2[sub], st.n, st.mean, st.m2
-                )
-                if out.moment_columns:
-                    out.mu[sub], out.mom[sub] = _cuped.merge(out.mu[sub], out.mom[sub], st.mu, st.mom,
-                                                             len(out.moment_columns), out.moment_degree)
-            if out.non_binary_value is None:
-                out.non_binary_value = st.non_binary_value
-            out.rows_read += st.rows_read
-            out.rows_dropped += st.rows_dropped
-        return out
-
-    def to_json(self) -> str:
-        """Lossless JSON (floats are written with full round-trip precision)."""
-        def lab(x):
-            return list(x) if isinstance(x, tuple) else x
-
-        return json.dumps({
-            "group": self.group, "outcome": self.outcome, "value": self.value, "by": self.by,
-            "segments": [lab(x) for x in self.segments.labels], "groups": self.groups.labels,
-            "outcomes": self.outcomes.labels, "counts": self.counts.tolist(), "n": self.n.tolist(),
-            "mean": self.mean.tolist(), "m2": self.m2.tolist(),
-            "covariate": self.covariates, "denominator": self.denominator, "variance": self.variance,
-            "mu": self.mu.tolist(), "mom": self.mom.tolist(),
-            "non_binary_value": self.non_binary_value,
-            "rows_read": self.rows_read, "rows_dropped": self.rows_dropped,
-        })
-
-    @classmethod
-    def from_json(cls, text: str) -> ABTestState:
-        d = json.loads(text)
-        st = cls(d["group"], d["outcome"], d["value"], d["by"] or None, covariate=d.get("covariate") or None,
-                 denominator=d.get("denominator"), variance=d.get("variance", "welch"))
-        for x in d["segments"]:
-            st.segments.add(tuple(x) if isinstance(x, list) else x)
-        for x in d["groups"]:
-            st.groups.add(x)
-        for x in d["outcomes"]:
-            st.outcomes.add(x)
-        st.counts = np.array(d["counts"], dtype=np.int64).reshape(len(st.segments), len(st.groups),
-                                                                  len(st.outcomes))
-        shape = (len(st.segments), len(st.groups))
-        st.n = np.array(d["n"], dtype=np.int64).reshape(shape)
-        st.mean = np.array(d["mean"], dtype=np.float64).reshape(shape)
-        st.m2 = np.array(d["m2"], dtype=np.float64).reshape(shape)
-        st.mu = np.array(d.get("mu", []), dtype=np.float64).reshape(shape + (len(st.moment_columns),))
-        st.mom = np.array(d.get("mom", []), dtype=np.float64).reshape(shape + (st.n_moments,))
-        st.non_binary_value = d["non_binary_value"]
-        st.rows_read, st.rows_dropped = d["rows_read"], d["rows_dropped"]
-        return st
-
+    # -- aggregates computed elsewhere ------------------------------------------------------
     @classmethod
     def from_aggregates(cls, table, *, group: str, value: str, covariate=None, denominator: str | None = None,
-                        by=None) -> ABTestState:
+                        by=None, **options) -> ABTestState:
         """A state from per-(segment, group) sufficient statistics computed elsewhere (e.g. in SQL).
 
         Parameters
@@ -450,6 +521,9 @@ class ABTestState:
             more digits than raw sums when the means are large compared with the spread).
         group, value, covariate, denominator, by
             As in :func:`z_test`.
+        **options
+            Other options of the state (``control``, ``confidence``, ``variance``...), as in
+            :func:`abtest`.
 
         Returns
         -------
@@ -471,7 +545,7 @@ class ABTestState:
         >>> round(st.z_test().difference, 6)
         1.0
         """
-        st = cls(group, None, value, by, covariate=covariate, denominator=denominator)
+        st = cls(group=group, value=value, by=by, covariate=covariate, denominator=denominator, **options)
         if isinstance(table, pa.RecordBatchReader) or hasattr(table, "read_all"):
             table = table.read_all()
         if not isinstance(table, pa.Table):
@@ -536,13 +610,14 @@ class ABTestState:
             st._grow(len(st.segments), len(st.groups), len(st.outcomes))
             one = np.array([[int(n[r])]])
             sub = (slice(s, s + 1), slice(g, g + 1))
-            st.n[sub], st.mean[sub], st.m2[sub] = _chan_merge(st.n[sub], st.mean[sub], st.m2[sub], one,
+            st.cell_n[sub], st.cell_mean[sub], st.cell_m2[sub] = _chan_merge(
+                st.cell_n[sub], st.cell_mean[sub], st.cell_m2[sub], one,
                                                               np.array([[mean[r, 0]]]), np.array([[C[r, 0, 0]]]))
             st.counts[s, g, o] += int(n[r])
             if st.moment_columns:
                 st.mu[sub], st.mom[sub] = _cuped.merge(st.mu[sub], st.mom[sub], cell_mu[r][None, None],
                                                        mom[r][None, None], k, 2)
-        st.rows_read = int(n.sum())
+        st.n_read = int(n.sum())
         # a 0/1 value has sum(y * y) == sum(y); anything else cannot be a proportion
         raw_yy = C[:, 0, 0] + sums[:, 0] * mean[:, 0]
         if not np.allclose(raw_yy, sums[:, 0], rtol=1e-12, atol=0):
@@ -550,11 +625,6 @@ class ABTestState:
         if len(st.segments) == 0:
             raise ValueError("from_aggregates: no rows with n > 0")
         return st
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, ABTestState) and self.to_json() == other.to_json()
-
-    __hash__ = None
 
     # -- finalize -------------------------------------------------------------------------------
     def _sorted(self):
@@ -575,7 +645,8 @@ class ABTestState:
         return orders
 
     def _check_nonempty(self):
-        if self.rows_read - self.rows_dropped == 0 and self.n.sum() == 0:
+        if self.cell_n.sum() == 0:
+            self.check_not_empty()
             raise ValueError("empty input: no rows to analyse")
         if len(self.groups) < 2:
             only = self.groups.labels[0] if self.groups.labels else None
@@ -583,22 +654,62 @@ class ABTestState:
                 f"column {self.group!r} has a single group ({only!r}); a test needs at least two groups"
             )
 
-    def srm(self, expected_split=None, threshold: float = 0.001) -> SRMResult:
-        """Sample-ratio-mismatch check of the groups' row counts (all segments together)."""
+    def srm(self, expected_split=None, threshold: float | None = None) -> SRMResult:
+        """Sample-ratio-mismatch check of the groups' row counts (all segments together).
+
+        ``expected_split`` and ``threshold`` default to the state's ``expected_split`` and
+        ``srm_threshold``.
+        """
         _, go, _ = self._sorted()
         labels = [self.groups.labels[i] for i in go]
-        sizes = self.n.sum(axis=0)[go]
-        shares = _expected_shares(expected_split, labels)
+        sizes = self.cell_n.sum(axis=0)[go]
+        split = self.expected_split if expected_split is None else _check_split(expected_split)
+        shares = _expected_shares(split, labels)
         stat, p = _stats.srm_test(sizes, shares)
-        return SRMResult(stat, p, tuple(labels), tuple(int(x) for x in sizes),
-                         tuple(float(x) for x in shares / shares.sum()), threshold)
+        threshold = self.srm_threshold if threshold is None else check_probability("threshold", threshold)
+        return SRMResult(float(stat), float(p), tuple(labels), tuple(int(x) for x in sizes),
+                         tuple(float(x) for x in shares / shares.sum()), threshold, int(sizes.sum()))
 
-    def g_test(self, *, correction=None, monte_carlo=None, seed=None, adjust="holm",
-               expected_split=None, srm_threshold: float = 0.001, backend: str = "auto"):
-        """G-test of independence of group and outcome (per segment when ``by`` is set)."""
+    def _options(self, names, overrides: dict, what: str) -> dict:
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise TypeError(f"{what}() takes the options {', '.join(names)}; got {unknown}")
+        mine = self._params()
+        mine["srm_threshold"] = self.srm_threshold
+        out = {k: mine["kind" if k == "kind" else k] for k in names}
+        out.update(overrides)
+        return out
+
+    def finalize(self) -> ABTestReport:
+        """The :func:`abtest` report: the G-test (with ``outcome``), the z-test (with ``value``) and
+        the sample-ratio check, with the state's options; warns once on a sample-ratio mismatch."""
+        self._check_nonempty()
+        with warnings.catch_warnings():
+            # the SRM warning is raised once, below, not once per test
+            warnings.simplefilter("ignore", SampleRatioMismatchWarning)
+            g = self.g_test() if self.outcome is not None else None
+            z = self.z_test() if self.value is not None else None
+        srm = self.srm()
+        _warn_srm(srm, stacklevel=3)
+        return ABTestReport(n=self.n, n_dropped=self.n_dropped, group=self.group, outcome=self.outcome,
+                            value=self.value, by=tuple(self.by), control=None if z is None else z.control,
+                            sample_ratio_mismatch=srm.mismatch, g_test=g, z_test=z, srm=srm)
+
+    def g_test(self, **overrides):
+        """G-test of independence of group and outcome (per segment when ``by`` is set).
+
+        Takes the state's options; ``correction``, ``monte_carlo``, ``seed``, ``adjust``,
+        ``expected_split``, ``srm_threshold`` and ``backend`` may be overridden for this call.
+        Returns a :class:`GTestResult`, or an :class:`ABTable` with ``by``.
+        """
         if self.outcome is None:
             raise ValueError("this state has no `outcome` column: a G-test needs one")
-        correction, monte_carlo, seed_key, adjust, backend = _g_iv(correction, monte_carlo, seed, adjust, backend)
+        o = self._options(_G_OPTIONS, overrides, "g_test")
+        correction = check_choice("correction", o["correction"], ("williams", "yates"), allow_none=True)
+        monte_carlo = _check_monte_carlo(o["monte_carlo"])
+        seed_key = check_seed("seed", o["seed"])
+        adjust = check_choice("adjust", None if o["adjust"] == "none" else o["adjust"], _ADJUST, allow_none=True)
+        backend = check_backend(o["backend"], supported=("auto", "cpu", "cuda"))
         self._check_nonempty()
         so, go, oo = self._sorted()
         if len(self.outcomes) < 2:
@@ -606,15 +717,17 @@ class ABTestState:
                 f"column {self.outcome!r} has a single level ({self.outcomes.labels[0]!r}); "
                 "a G-test needs at least two outcome levels"
             )
-        srm = self.srm(expected_split, srm_threshold)
+        srm = self.srm(o["expected_split"], o["srm_threshold"])
         _warn_srm(srm)
         counts = self.counts[np.ix_(so, go, oo)]
         groups = tuple(self.groups.labels[i] for i in go)
         outcomes = tuple(self.outcomes.labels[i] for i in oo)
+        if monte_carlo:
+            _check_monte_carlo(monte_carlo, int(np.count_nonzero(counts.sum(axis=2) > 0)) * len(outcomes))
         if not self.by:
             res = _g_single(counts[0], correction, monte_carlo, seed_key, backend)
-            return GTestResult(**res, groups=groups, outcomes=outcomes, srm=srm,
-                               rows_dropped=self.rows_dropped)
+            return GTestResult(**res, groups=groups, outcomes=outcomes, srm=srm, n=self.n,
+                               n_dropped=self.n_dropped)
         rows = []
         plain = correction is None and not monte_carlo
         for k in range(counts.shape[0] if not plain else 0):
@@ -650,42 +763,39 @@ class ABTestState:
             cols["backend"] = res["backend"]
         cols["small_counts"] = res["small_counts"]
         cols["note"] = res["note"]
-        return ABTable(src.arrow_table(cols), "g_test", adjust, srm, self.rows_dropped)
+        notes = tuple(dict.fromkeys(n for n in res["note"] if n))
+        return ABTable(src.arrow_table(cols), "g_test", adjust, n=self.n, n_dropped=self.n_dropped,
+                       by=tuple(self.by), srm=srm, notes=notes)
 
-    def z_test(self, *, control=None, kind="mean", alternative="two-sided", margin=0.0, confidence=0.95,
-               adjust="holm", expected_split=None, srm_threshold: float = 0.001, variance=None):
+    def z_test(self, **overrides):
         """Every other group against ``control`` on the mean (or proportion) of ``value``;
         regression-adjusted with the state's covariates, a ratio of sums with its denominator
-        (see :func:`z_test`). ``variance``: None uses the state's."""
+        (see :func:`z_test`).
+
+        Takes the state's options; ``control``, ``kind``, ``alternative``, ``margin``, ``confidence``,
+        ``adjust``, ``expected_split``, ``srm_threshold`` and ``variance`` may be overridden for this
+        call. Returns a :class:`ZTestResult`, or an :class:`ABTable` with ``by`` or several treatments.
+        """
         if self.value is None:
             raise ValueError("this state has no `value` column: a z-test needs one")
-        kind = check_choice("kind", kind, ("mean", "proportion"))
-        alternative = check_choice("alternative", alternative, _ALTERNATIVES)
-        margin = check_finite_float("margin", margin)
-        confidence = check_probability("confidence", confidence)
-        adjust = check_choice("adjust", adjust, _ADJUST, allow_none=True)
-        variance = self.variance if variance is None else check_choice("variance", variance, _cuped.VARIANCES)
+        o = self._options(_Z_OPTIONS, overrides, "z_test")
         multi = bool(self.moment_columns)
-        if kind == "proportion" and (multi or variance != "welch"):
-            raise ValueError("kind='proportion' uses the pooled proportion test; covariates, a denominator and "
-                             "variance='hc1' need kind='mean' (on 0/1 values it is the same difference)")
-        if variance == "hc1" and self.denominator is not None:
-            raise ValueError("variance='hc1' does not apply to a ratio metric (`denominator`); use 'welch'")
-        if variance == "hc1" and self.covariates and self.moment_degree < 4:
-            raise ValueError("variance='hc1' with covariates needs the fourth co-moments, which this state did "
-                             "not keep: build it with ABTestState(..., variance='hc1') (or pass variance='hc1' "
-                             "to z_test / abtest)")
+        kind, alternative, margin, confidence, variance = _z_options(
+            o["kind"], o["alternative"], o["margin"], o["confidence"], o["variance"], multi, self.denominator,
+            self.covariates, self.moment_degree)
+        adjust = check_choice("adjust", None if o["adjust"] == "none" else o["adjust"], _ADJUST, allow_none=True)
+        control = _plain_label(o["control"])
         self._check_nonempty()
         if kind == "proportion":
             self._check_binary()
         so, go, _ = self._sorted()
         groups = [self.groups.labels[i] for i in go]
-        c_idx = _control_index(control, groups, self.group)
-        srm = self.srm(expected_split, srm_threshold)
+        c_idx, control_source = _control_index(control, groups, self.group)
+        srm = self.srm(o["expected_split"], o["srm_threshold"])
         _warn_srm(srm)
-        n = self.n[np.ix_(so, go)]
-        mean = self.mean[np.ix_(so, go)]
-        m2 = self.m2[np.ix_(so, go)]
+        n = self.cell_n[np.ix_(so, go)]
+        mean = self.cell_mean[np.ix_(so, go)]
+        m2 = self.cell_m2[np.ix_(so, go)]
         treat = [j for j in range(len(groups)) if j != c_idx]
         S = n.shape[0]
         seg_rows = np.repeat(np.arange(S), len(treat))
@@ -730,6 +840,7 @@ class ABTestState:
                          standard_error_unadjusted=r["standard_error_unadjusted"],
                          adjusted_mean_control=r["adjusted_mean_control"],
                          adjusted_mean_treatment=r["adjusted_mean_treatment"])
+        method = _interval_method(kind, adjusted, self.denominator is not None, variance)
         if not self.by and len(treat) == 1:
             scalars = {k: float(v[0]) for k, v in extra.items() if isinstance(v, np.ndarray)}
             extra.update(scalars)
@@ -738,13 +849,16 @@ class ABTestState:
             return ZTestResult(
                 statistic=float(r["statistic"][0]), pvalue=float(r["pvalue"][0]),
                 difference=float(r["difference"][0]),
-                confidence_interval=ConfidenceInterval(float(r["ci_low"][0]), float(r["ci_high"][0])),
+                confidence_interval=ConfidenceInterval(float(r["ci_low"][0]), float(r["ci_high"][0]),
+                                                       confidence=confidence, method=method),
                 relative_difference=float(r["relative_difference"][0]),
-                relative_confidence_interval=ConfidenceInterval(float(r["rel_low"][0]), float(r["rel_high"][0])),
+                relative_difference_ci=ConfidenceInterval(float(r["rel_low"][0]), float(r["rel_high"][0]),
+                                                           confidence=confidence, method="delta method"),
                 standard_error=float(r["std_error"][0]), control=groups[c_idx], treatment=groups[treat[0]],
                 mean_control=float(mc[0]), mean_treatment=float(mt[0]), n_control=int(nc[0]),
                 n_treatment=int(nt[0]), kind=kind, alternative=alternative, margin=margin,
-                confidence=confidence, srm=srm, rows_dropped=self.rows_dropped, note=notes[0], **extra,
+                confidence=confidence, control_source=control_source, value=self.value, srm=srm, n=self.n,
+                n_dropped=self.n_dropped, note=notes[0], **extra,
             )
         cols = {}
         if self.by:
@@ -760,13 +874,12 @@ class ABTestState:
             cols["adjusted_mean_control"] = r["adjusted_mean_control"]
             cols["adjusted_mean_treatment"] = r["adjusted_mean_treatment"]
         cols["difference"] = r["difference"]
-        cols["ci_low"] = r["ci_low"]
-        cols["ci_high"] = r["ci_high"]
+        cols["low"] = r["ci_low"]
+        cols["high"] = r["ci_high"]
         cols["relative_difference"] = r["relative_difference"]
-        cols["rel_ci_low"] = r["rel_low"]
-        cols["rel_ci_high"] = r["rel_high"]
+        cols["relative_difference_low"] = r["rel_low"]
+        cols["relative_difference_high"] = r["rel_high"]
         cols["standard_error"] = r["std_error"]
-        cols["std_error"] = r["std_error"]  # former name, kept for existing readers
         if adjusted:
             cols["standard_error_unadjusted"] = r["standard_error_unadjusted"]
             cols["variance_reduction"] = r["variance_reduction"]
@@ -778,7 +891,9 @@ class ABTestState:
         cols["pvalue_adjusted"] = _stats.adjust_pvalues(r["pvalue"], adjust)
         cols["note"] = notes
         test = f"z_test[{kind}]" if not adjusted else f"z_test[{'ratio' if self.denominator else kind}, {variance}]"
-        return ABTable(src.arrow_table(cols), test, adjust, srm, self.rows_dropped)
+        return ABTable(src.arrow_table(cols), test, adjust, n=self.n, n_dropped=self.n_dropped,
+                       control=groups[c_idx], control_source=control_source, by=tuple(self.by), srm=srm,
+                       notes=tuple(dict.fromkeys(n for n in notes if n)))
 
     def _check_binary(self):
         if self.non_binary_value is not None:
@@ -806,30 +921,39 @@ def _expected_shares(expected_split, labels) -> np.ndarray:
     return shares
 
 
-def _warn_srm(srm: SRMResult) -> None:
+def _warn_srm(srm: SRMResult, stacklevel: int = 4) -> None:
     if srm.mismatch:
-        warnings.warn(srm.message(), SampleRatioMismatchWarning, stacklevel=4)
+        warnings.warn(srm.message(), SampleRatioMismatchWarning, stacklevel=stacklevel)
 
 
-def _control_index(control, groups: list, column: str) -> int:
+def _interval_method(kind: str, adjusted: bool, ratio: bool, variance: str) -> str:
+    if ratio:
+        return "delta method (ratio of sums)"
+    if adjusted:
+        return "regression adjustment, " + ("HC1 robust" if variance == "hc1" else "Welch") + " standard error"
+    return "wald, unpooled" if kind == "proportion" else "wald, Welch standard error"
+
+
+def _control_index(control, groups: list, column: str) -> tuple[int, str]:
+    """The control's index among the sorted groups, and how it was chosen (in words)."""
     if control is None:
         if "control" in groups:
-            return groups.index("control")
-        return 0
+            return groups.index("control"), "the group named 'control'"
+        return 0, "the first group in sorted order"
     if control in groups:
-        return groups.index(control)
+        return groups.index(control), "given"
     as_text = [str(g) for g in groups]
     if str(control) in as_text:
-        return as_text.index(str(control))
+        return as_text.index(str(control)), "given"
     raise ValueError(f"`control`={control!r} is not a group of column {column!r}; groups: {groups!r}")
 
 
 def _g_iv(correction, monte_carlo, seed, adjust, backend="auto"):
     correction = check_choice("correction", correction, ("williams", "yates"), allow_none=True)
-    monte_carlo = check_int("monte_carlo", monte_carlo, low=1, allow_none=True)
+    monte_carlo = _check_monte_carlo(monte_carlo)
     seed_key = check_seed("seed", seed)
     adjust = check_choice("adjust", adjust, _ADJUST, allow_none=True)
-    backend = check_choice("backend", backend, ("auto", "cpu", "cuda"))
+    backend = check_backend(backend, supported=("auto", "cpu", "cuda"))
     return correction, monte_carlo, seed_key, adjust, backend
 
 
@@ -856,13 +980,29 @@ def _g_single(observed, correction, monte_carlo, seed_key, backend="auto") -> di
     pvalue_mc = None
     note = ""
     used = "cpu"
-    if monte_carlo:
+    total = float(obs.sum())
+    skipped = bool(monte_carlo) and total > MAX_MONTE_CARLO_TOTAL
+    if monte_carlo and not skipped:
         pvalue_mc, used = _monte_carlo_pvalue(obs, expected, monte_carlo, seed_key, backend)
-    if small:
+    if skipped:
+        note = _mc_skipped_note(total, float(expected.min()))
+        warnings.warn(note, RuntimeWarning, stacklevel=4)
+    elif small:
         note = _SMALL_COUNTS_NOTE + ("" if monte_carlo else " (pass monte_carlo=N)")
     return dict(statistic=g, pvalue=pvalue, dof=dof, expected_freq=expected, observed=observed,
-                correction=correction, pvalue_mc=pvalue_mc, n_monte_carlo=monte_carlo or 0,
+                correction=correction, pvalue_mc=pvalue_mc, n_monte_carlo=0 if skipped else (monte_carlo or 0),
                 small_counts=small, note=note, backend=used)
+
+
+def _mc_skipped_note(total: float, min_expected: float) -> str:
+    """Why a table of more than MAX_MONTE_CARLO_TOTAL counts gets no Monte Carlo p-value."""
+    why = (f"Monte Carlo p-value not computed: the table holds {total:.3g} counts, over "
+           f"{MAX_MONTE_CARLO_TOTAL:.0e} (Patefield's draws walk the counts and would take hours)")
+    if min_expected >= 5:
+        return why + (f"; with every expected count at least {min_expected:.3g} the chi-square p-value is "
+                      "exact enough there (read pvalue)")
+    return why + (f"; the smallest expected count is {min_expected:.3g}, under 5: the chi-square p-value "
+                  "may be off; drop or pool the sparse rows/columns and test them apart")
 
 
 def _g_columns(rows: list[dict]) -> dict:
@@ -947,14 +1087,18 @@ def _monte_carlo_pvalue(obs: np.ndarray, expected: np.ndarray, n_tables: int, se
 # ------------------------------------------------------------------------------------------------
 # public API
 
+# ------------------------------------------------------------------------------------------------
+# public API
 
-def _make_state(group, outcome, value, by, covariate=None, denominator=None, variance="welch"):
-    return ABTestState(group=group, outcome=outcome, value=value, by=by, covariate=covariate,
-                       denominator=denominator, variance=variance)
+
+def _run(state: ABTestState, data, engine) -> ABTestState:
+    state = fold(state, data, engine=engine)
+    state.check_not_empty()
+    return state
 
 
 def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, seed=None, adjust="holm",
-           nulls="raise", filter=None, batch_size=None, expected_split=None, progress=False, engine=None,
+           nulls="raise", filter=None, batch_size=None, expected_split=None, progress=None, engine=None,
            backend="auto"):
     """G-test of independence between ``group`` and ``outcome`` (any R x C table).
 
@@ -962,8 +1106,8 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
     ----------
     data : table-like
         A pyarrow Table/RecordBatch/RecordBatchReader/Dataset, a Parquet path, folder, glob or list
-        of paths, a pandas or polars DataFrame, an object with ``__arrow_c_stream__``, or a dict of
-        arrays.
+        of paths, a pandas or polars DataFrame, an object with ``__arrow_c_stream__``, a dict of
+        arrays, or a Dask DataFrame.
     group, outcome : str
         Columns: strings, dictionary-encoded strings, integers or booleans.
     by : str or list of str, optional
@@ -972,34 +1116,46 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
         Williams' correction (any table) or Yates' continuity correction (2 x 2 only).
     monte_carlo : int, optional
         Also compute a Monte Carlo p-value from this many random tables with the observed
-        margins (Patefield's algorithm; seeded, reproducible on any thread count).
+        margins (Patefield's algorithm; seeded, reproducible on any thread count). At most
+        ``MAX_MONTE_CARLO_CELLS`` (1e9) table cells in all (a clear error beyond); tables of more
+        than 1e9 counts get no Monte Carlo p-value (a warning and a note: the chi-square p-value
+        is exact enough there).
+    seed : int or numpy Generator, optional
+        Seed of the Monte Carlo tables; None draws a fresh one (the p-value then varies a little
+        from run to run).
+    adjust : {"holm", "bh", None}
+        Adjustment of the per-segment p-values (``by`` only).
+    nulls : {"raise", "drop"}
+        ``"drop"`` leaves out rows with a null (or NaN / inf in a numeric column) and counts them.
+    filter : pyarrow.compute.Expression, optional
+        Row filter, pushed into the Parquet scan.
+    batch_size : int, optional
+        Rows per scanned batch.
+    expected_split : dict or sequence, optional
+        Expected share of each group for the sample-ratio-mismatch check (equal by default).
+    progress : bool, optional
+        None (default): shown on long scans when stderr is a terminal.
+    engine : {None, "auto", "arrow", "dask"}
+        None runs a ``dask.dataframe.DataFrame`` on Dask (one state per partition, tree-merged on
+        the current ``distributed.Client``) and everything else in this process; "dask" has the
+        Dask workers read Parquet paths themselves.
     backend : {"auto", "cpu", "cuda"}
         Where the Monte Carlo tables are drawn: ``"cuda"`` on an NVIDIA GPU (the same
         counter-based tables, so the same p-value; needs the ``cuda`` extra and a GPU, else
         an error saying why); ``"auto"`` uses a GPU only when one is present and the
-        tables x cells are many (``fastevals._cuda.backend.GPU_MIN_WORK``). The result's
-        ``backend`` says which ran.
-    seed : int or numpy Generator, optional
-    adjust : {"holm", "bh", None}
-        Adjustment of the per-segment p-values (``by`` only).
-    nulls : {"raise", "drop"}
-    filter : pyarrow.compute.Expression, optional
-        Row filter, pushed into the Parquet scan.
-    batch_size : int, optional
-    expected_split : dict or sequence, optional
-        Expected share of each group for the sample-ratio-mismatch check (equal by default).
-    progress : bool
-        Print rows scanned to stderr on scans longer than ~1.5 s.
-    engine : {None, "arrow", "dask"}
-        None runs a ``dask.dataframe.DataFrame`` on Dask (one state per partition, tree-merged on
-        the current ``distributed.Client``) and everything else in this process; "dask" has the
-        Dask workers read Parquet paths themselves.
+        tables x cells are many. The result's ``backend`` says which ran.
 
     Returns
     -------
     GTestResult or ABTable
         ``statistic, pvalue, dof, expected_freq``; equal to
         ``scipy.stats.chi2_contingency(observed, correction=False, lambda_="log-likelihood")``.
+
+    Raises
+    ------
+    ValueError
+        Unknown columns, a single group or outcome level, empty input, nulls (with
+        ``nulls="raise"``), options out of range.
 
     Examples
     --------
@@ -1015,19 +1171,15 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
     R. R. Sokal and F. J. Rohlf, *Biometry*, 3rd ed., section 17.2 (G-test, Williams' correction).
     D. A. Williams, "Improved likelihood ratio tests for complete contingency tables", Biometrika 63 (1976).
     """
-    nulls = check_nulls(nulls)
-    _g_iv(correction, monte_carlo, 0 if seed is None else seed, adjust, backend)  # fail fast, before the scan
-    st = _make_state(group, outcome, None, by)
-    st, scan = _dask.update_state(st, data, engine=engine, in_process=st._scan_into, nulls=nulls,
-                                  filter=filter, batch_size=batch_size, progress=progress)
-    scan.check_not_empty()
-    return st.g_test(correction=correction, monte_carlo=monte_carlo, seed=seed, adjust=adjust, backend=backend,
-                     expected_split=expected_split)
+    st = ABTestState(group=group, outcome=outcome, by=by, correction=correction, monte_carlo=monte_carlo,
+                     seed=seed, adjust=adjust, nulls=nulls, filter=filter, batch_size=batch_size,
+                     expected_split=expected_split, progress=progress, backend=backend)
+    return _run(st, data, engine).g_test()
 
 
 def z_test(data, *, group, value, control=None, kind="mean", alternative="two-sided", margin=0.0,
            confidence=0.95, by=None, adjust="holm", nulls="raise", filter=None, batch_size=None,
-           expected_split=None, progress=False, engine=None, covariate=None, denominator=None,
+           expected_split=None, progress=None, engine=None, covariate=None, denominator=None,
            variance="welch"):
     """Two-sample z-test of every group against ``control`` on the mean (or proportion) of ``value``;
     with regression adjustment (CUPED) on ``covariate`` and ratio metrics with ``denominator``.
@@ -1045,19 +1197,21 @@ def z_test(data, *, group, value, control=None, kind="mean", alternative="two-si
     group, value : str
         The group (variant) column and the numeric metric column.
     control : optional
-        The control group; defaults to a group named "control" if there is one, else the first
-        group in sorted order (the result names it).
+        The control group. Without it the control is the group named "control" if there is one,
+        else the first group in sorted order; the result says which, in words
+        (``control_source`` and a note).
     kind : {"mean", "proportion"}
     alternative : {"two-sided", "larger", "smaller"}
     margin : float
         Tests treatment - control against ``margin`` instead of 0 (with ``alternative="larger"``:
         superiority by at least ``margin``; with a negative margin: non-inferiority).
     confidence : float
+        Level of the intervals (``confidence_interval``, ``relative_difference_ci``).
     by : str or list of str, optional
         Segment columns: one comparison per (segment, treatment), Holm-adjusted (``adjust``).
     adjust : {"holm", "bh", None}
     nulls : {"raise", "drop"}
-        ``"drop"`` leaves out rows with a null or NaN in any column used.
+        ``"drop"`` leaves out rows with a null, NaN or inf in any column used, and counts them.
     filter, batch_size, expected_split, progress, engine
         As in :func:`g_test`.
     covariate : str or list of str, optional
@@ -1116,48 +1270,46 @@ def z_test(data, *, group, value, control=None, kind="mean", alternative="two-si
     by utilizing pre-experiment data", WSDM 2013.
     A. Deng, U. Knoblich, J. Lu, "Applying the delta method in metric analytics", KDD 2018.
     """
-    nulls = check_nulls(nulls)
-    check_choice("kind", kind, ("mean", "proportion"))
-    check_choice("alternative", alternative, _ALTERNATIVES)
-    st = _make_state(group, None, value, by, covariate, denominator, variance)
-    st, scan = _dask.update_state(st, data, engine=engine, in_process=st._scan_into, nulls=nulls,
-                                  filter=filter, batch_size=batch_size, progress=progress)
-    scan.check_not_empty()
-    return st.z_test(control=control, kind=kind, alternative=alternative, margin=margin,
-                     confidence=confidence, adjust=adjust, expected_split=expected_split)
-
-
-@dataclass(frozen=True, slots=True)
-class ABTestReport:
-    """What :func:`abtest` found: the G-test on ``outcome``, the z-test on ``value`` and the
-    sample-ratio check, all from one pass over the data."""
-
-    g_test: GTestResult | ABTable | None
-    z_test: ZTestResult | ABTable | None
-    srm: SRMResult
-    rows_read: int
-    rows_dropped: int
-    state: ABTestState
-
-    def to_dict(self) -> dict:
-        return {
-            "g_test": None if self.g_test is None else self.g_test.to_dict(),
-            "z_test": None if self.z_test is None else self.z_test.to_dict(),
-            "srm": self.srm.to_dict(),
-            "rows_read": self.rows_read,
-            "rows_dropped": self.rows_dropped,
-        }
+    st = ABTestState(group=group, value=value, by=by, control=control, kind=kind, alternative=alternative,
+                     margin=margin, confidence=confidence, adjust=adjust, nulls=nulls, filter=filter,
+                     batch_size=batch_size, expected_split=expected_split, progress=progress,
+                     covariate=covariate, denominator=denominator, variance=variance)
+    return _run(st, data, engine).z_test()
 
 
 def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind="mean",
            alternative="two-sided", margin=0.0, confidence=0.95, correction=None, monte_carlo=None,
            seed=None, adjust="holm", nulls="raise", filter=None, batch_size=None, expected_split=None,
-           progress=False, engine=None, backend="auto", covariate=None, denominator=None,
+           progress=None, engine=None, backend="auto", covariate=None, denominator=None,
            variance="welch") -> ABTestReport:
     """G-test on ``outcome`` and z-test on ``value`` in one pass over ``data``.
 
-    Arguments as in :func:`g_test` and :func:`z_test` (``covariate``, ``denominator`` and
-    ``variance`` adjust the z-test); give ``outcome``, ``value`` or both.
+    Parameters
+    ----------
+    data : table-like
+        As in :func:`g_test`.
+    group : str
+        The group (variant) column.
+    outcome, value : str, optional
+        The G-test's categorical outcome and the z-test's numeric metric; give one or both. They may
+        name the same 0/1 column (a conversion flag: G-test and z-test of it).
+    by, control, kind, alternative, margin, confidence, adjust, covariate, denominator, variance
+        As in :func:`z_test` (``by`` and ``adjust`` apply to both tests).
+    correction, monte_carlo, seed, backend
+        As in :func:`g_test`.
+    nulls, filter, batch_size, expected_split, progress, engine
+        As in :func:`g_test`.
+
+    Returns
+    -------
+    ABTestReport
+        ``g_test``, ``z_test`` (None where not asked for), ``srm``, ``n``, ``n_dropped``;
+        ``str(report)`` is what ``fastevals abtest`` prints.
+
+    Raises
+    ------
+    ValueError
+        Neither ``outcome`` nor ``value``; as :func:`g_test` and :func:`z_test`.
 
     Examples
     --------
@@ -1169,24 +1321,14 @@ def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind
     >>> rep.z_test.control, rep.g_test.dof
     ('control', 1)
     """
-    nulls = check_nulls(nulls)
     if outcome is None and value is None:
         raise ValueError("give `outcome` (for the G-test), `value` (for the z-test), or both")
-    st = _make_state(group, outcome, value, by, covariate, denominator, variance)
-    st, scan = _dask.update_state(st, data, engine=engine, in_process=st._scan_into, nulls=nulls,
-                                  filter=filter, batch_size=batch_size, progress=progress)
-    scan.check_not_empty()
-    with warnings.catch_warnings():
-        # the SRM warning is raised once, below, not once per test
-        warnings.simplefilter("ignore", SampleRatioMismatchWarning)
-        g = (st.g_test(correction=correction, monte_carlo=monte_carlo, seed=seed, adjust=adjust,
-                       expected_split=expected_split, backend=backend) if outcome is not None else None)
-        z = (st.z_test(control=control, kind=kind, alternative=alternative, margin=margin,
-                       confidence=confidence, adjust=adjust, expected_split=expected_split)
-             if value is not None else None)
-    srm = st.srm(expected_split)
-    _warn_srm(srm)
-    return ABTestReport(g, z, srm, st.rows_read, st.rows_dropped, st)
+    st = ABTestState(group=group, outcome=outcome, value=value, by=by, control=control, kind=kind,
+                     alternative=alternative, margin=margin, confidence=confidence, correction=correction,
+                     monte_carlo=monte_carlo, seed=seed, adjust=adjust, nulls=nulls, filter=filter,
+                     batch_size=batch_size, expected_split=expected_split, progress=progress, backend=backend,
+                     covariate=covariate, denominator=denominator, variance=variance)
+    return _run(st, data, engine).finalize()
 
 
 def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None, backend="auto") -> GTestResult:
@@ -1194,6 +1336,25 @@ def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None, bac
 
     A single table with an all-zero row or column raises (its expected counts
     are zero); in a stack, such tables get NaN and a RuntimeWarning says how many.
+
+    Parameters
+    ----------
+    observed : array-like
+        Counts, ``(R, C)`` or a stack ``(..., R, C)``; R, C >= 2.
+    correction, monte_carlo, seed, backend
+        As in :func:`g_test`. Tables of more than 1e9 counts get no Monte Carlo p-value (a
+        RuntimeWarning and a note say why: the chi-square p-value is exact enough there).
+
+    Returns
+    -------
+    GTestResult
+        Unpacks as ``statistic, pvalue, dof, expected_freq`` (arrays for a stack).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Not an array of finite non-negative counts, fewer than 2 rows or columns, an all-zero row
+        or column in a single table, ``monte_carlo`` beyond the limit.
 
     Examples
     --------
@@ -1223,9 +1384,11 @@ def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None, bac
             cz = np.flatnonzero(obs.sum(axis=0) == 0).tolist()
             raise ValueError(f"`observed` has all-zero rows {rz} / columns {cz}: expected counts would be "
                              "zero; drop them first")
+        if monte_carlo:
+            _check_monte_carlo(monte_carlo, r * c)
         res = _g_single(obs, correction, monte_carlo, seed_key, backend)
         res["observed"] = np.asarray(observed)
-        return GTestResult(**res)
+        return GTestResult(**res, n=int(obs.sum()) if obs.sum() < 2**63 else 0)
     expected = _stats.expected_counts(obs)
     if correction == "yates":
         g = _stats.g_statistic(_stats.yates_adjust(obs, expected), expected)
@@ -1244,19 +1407,26 @@ def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None, bac
     pvalue_mc = None
     used = set()
     if monte_carlo:
+        _check_monte_carlo(monte_carlo, obs.size)
         flat_obs = obs.reshape(-1, r, c)
         flat_exp = expected.reshape(-1, r, c)
         flat_deg = degenerate.reshape(-1)
         pmc = np.full(flat_obs.shape[0], np.nan)
         for k in range(flat_obs.shape[0]):
-            if not flat_deg[k]:
+            if not flat_deg[k] and flat_obs[k].sum() <= MAX_MONTE_CARLO_TOTAL:
                 key = (seed_key + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF
                 pmc[k], b = _monte_carlo_pvalue(flat_obs[k], flat_exp[k], monte_carlo, key, backend)
                 used.add(b)
         pvalue_mc = pmc.reshape(degenerate.shape)
+        huge = int(np.count_nonzero(flat_obs.sum(axis=(1, 2)) > MAX_MONTE_CARLO_TOTAL))
+        if huge:
+            warnings.warn(f"{huge} table(s) of the stack hold more than {MAX_MONTE_CARLO_TOTAL:.0e} counts: their "
+                          "Monte Carlo p-value is NaN (the chi-square p-value is exact enough there)",
+                          RuntimeWarning, stacklevel=2)
     return GTestResult(statistic=g, pvalue=pvalue, dof=dof, expected_freq=expected, observed=np.asarray(observed),
                        correction=correction, pvalue_mc=pvalue_mc, n_monte_carlo=monte_carlo or 0,
-                       small_counts=small, backend="cuda" if "cuda" in used else "cpu")
+                       small_counts=small, backend="cuda" if "cuda" in used else "cpu",
+                       n=int(obs.sum()) if obs.sum() < 2**63 else 0)
 
 
 def warmup(parallel: bool = True) -> None:
@@ -1268,7 +1438,6 @@ def warmup(parallel: bool = True) -> None:
         "o": rng.integers(0, 2, rows).astype(np.int8),
         "v": rng.random(rows),
     }
-    st = ABTestState(group="g", outcome="o", value="v")
-    st.update(data)
+    ABTestState(group="g", outcome="o", value="v").update(data)
     ABTestState(group="g", value="v", covariate="o").update(data)  # the co-moment kernel (CUPED)
     g_test_counts([[5, 6], [7, 8]], monte_carlo=10, seed=0)

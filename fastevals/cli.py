@@ -7,6 +7,7 @@ import importlib
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -84,70 +85,6 @@ def _where(specs: list[str], data):
     return expr
 
 
-def _report_text(report, args) -> None:
-    out = sys.stdout
-    srm = report.srm
-    out.write(f"rows read: {report.rows_read:,}" + (f", dropped (nulls): {report.rows_dropped:,}" if
-                                                    report.rows_dropped else "") + "\n")
-    if srm.mismatch:
-        bar = "!" * 78
-        out.write(f"{bar}\n{srm.message()}\n{bar}\n")
-    else:
-        out.write(srm.message() + "\n")
-    g = report.g_test
-    if g is not None:
-        out.write(f"\nG-test: {args.group} x {args.outcome}" + (f" by {', '.join(args.by)}" if args.by else "") + "\n")
-        if hasattr(g, "table"):
-            rows = g.table.to_pylist()
-            cols = [c for c in g.table.column_names if c not in ("note",)]
-            print_table(rows, cols)
-            notes = {r["note"] for r in rows if r["note"]}
-            for n in notes:
-                out.write(f"note: {n}\n")
-        else:
-            mc = (f", Monte Carlo p = {g.pvalue_mc:.4g} ({g.n_monte_carlo} tables)"
-                  if g.pvalue_mc is not None else "")
-            out.write(f"  G = {g.statistic:.6g}, dof = {g.dof}, p = {g.pvalue:.4g}{mc}\n")
-            header = [args.group] + [str(o) for o in g.outcomes]
-            rows = [dict(zip(header, [str(grp)] + [int(x) for x in g.observed[k]])) for k, grp in enumerate(g.groups)]
-            print_table(rows, header)
-            if g.note:
-                out.write(f"note: {g.note}\n")
-    z = report.z_test
-    if z is not None:
-        out.write(f"\nz-test ({z.kind if hasattr(z, 'kind') else args.kind}) on {args.value}: "
-                  "treatment vs control\n")
-        if hasattr(z, "table"):
-            hide = ("note", "std_error", "standard_error", "standard_error_unadjusted", "rel_ci_low", "rel_ci_high",
-                    "adjusted_mean_control", "adjusted_mean_treatment", "extra_sample_size")
-            cols = [c for c in z.table.column_names if c not in hide and not c.startswith("theta[")]
-            rows = z.table.to_pylist()
-            print_table(rows, cols)
-            for n in {r["note"] for r in rows if r["note"]}:
-                out.write(f"note: {n}\n")
-        else:
-            lo, hi = z.confidence_interval
-            rlo, rhi = z.relative_confidence_interval
-            out.write(
-                f"  control   ({z.control!s}): n = {z.n_control:,}, mean = {z.mean_control:.6g}\n"
-                f"  treatment ({z.treatment!s}): n = {z.n_treatment:,}, mean = {z.mean_treatment:.6g}\n"
-                f"  difference = {z.difference:.6g}  [{lo:.6g}, {hi:.6g}] ({z.confidence:.0%})\n"
-                f"  relative = {z.relative_difference:+.3%}  [{rlo:+.3%}, {rhi:+.3%}]\n"
-                f"  z = {z.statistic:.4f}, p = {z.pvalue:.4g} ({z.alternative}, margin {z.margin:g})\n"
-            )
-            if z.denominator is not None:
-                out.write(f"  ratio metric: sum({args.value}) / sum({z.denominator}) per group, delta-method "
-                          "standard error\n")
-            if z.covariates:
-                theta = ", ".join(f"{c} {t:.4g}" for c, t in zip(z.covariates, z.theta))
-                out.write(f"  adjusted for {theta} ({z.variance} standard error {z.standard_error:.4g}, "
-                          f"unadjusted {z.standard_error_unadjusted:.4g})\n"
-                          f"  variance reduction = {z.variance_reduction:.1%} (worth {z.extra_sample_size:,.0f} "
-                          "more rows of a plain test)\n")
-            if z.note:
-                out.write(f"note: {z.note}\n")
-
-
 def _add_abtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group", default="variant", help="group (variant) column [variant]")
     p.add_argument("--outcome", default=None, help="categorical outcome column for the G-test")
@@ -172,33 +109,48 @@ def _add_abtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
                    help="keep rows where COL equals VALUE (pushed into the Parquet scan; repeatable)")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="write a plot here: the z-test's differences with their intervals (else the G-test's)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar even outside a terminal")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _run_abtest(args) -> int:
     from ._cli_dask import dask_client, dask_engine
     from .ab_tests import abtest
+    from .results import SampleRatioMismatchWarning
 
     if args.outcome is None and args.value is None:
         raise ValueError("give --outcome (G-test), --value (z-test) or both")
     t0 = time.perf_counter()
     with warnings.catch_warnings(), dask_client(args):
-        # the SRM result is printed loudly by the report itself
-        warnings.simplefilter("ignore")
+        # the report prints the sample-ratio check loudly itself; other warnings reach the user
+        warnings.simplefilter("ignore", SampleRatioMismatchWarning)
         report = abtest(
             args.data, group=args.group, outcome=args.outcome, value=args.value, by=args.by or None,
             control=args.control, kind=args.kind, alternative=args.alternative, margin=args.margin,
             confidence=args.confidence, correction=args.correction, monte_carlo=args.monte_carlo,
             seed=args.seed, adjust=None if args.adjust == "none" else args.adjust, nulls=args.nulls,
-            filter=_where(args.where, args.data), batch_size=args.batch_size, progress=not args.json,
+            filter=_where(args.where, args.data), batch_size=args.batch_size,
+            progress=True if getattr(args, "progress", False) else None,
             engine=dask_engine(args), covariate=getattr(args, "covariate", None) or None,
             denominator=getattr(args, "denominator", None), variance=getattr(args, "variance", "welch"),
         )
     if args.json:
         print_json(report.to_dict())
     else:
-        _report_text(report, args)
+        print(report)
         sys.stdout.write(f"\n({time.perf_counter() - t0:.2f} s)\n")
+    if getattr(args, "plot", None):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ax = report.plot(path=args.plot)
+        plt.close(ax.figure)
+        if not args.json:
+            print(f"wrote {args.plot}")
     return 0
 
 
@@ -213,20 +165,11 @@ def _run_demo(args) -> int:
         sys.stderr.write(f"  done in {time.perf_counter() - t0:.1f} s\n")
     else:
         sys.stderr.write(f"using the existing demo log {path} (--overwrite to rewrite it)\n")
-    sys.stdout.write(
-        f"\n$ fastevals abtest {path} --group variant --outcome converted --value revenue --control control\n"
-    )
-    ns = argparse.Namespace(
-        data=path, group="variant", outcome="converted", value="revenue", by=[], control="control",
-        kind="mean", alternative="two-sided", margin=0.0, confidence=0.95, correction=None,
-        monte_carlo=None, seed=None, adjust="holm", nulls="raise", where=[], batch_size=None, json=False,
-    )
-    _run_abtest(ns)
-    sys.stdout.write(
-        f"\n$ fastevals abtest {path} --outcome converted --value revenue --control control --by device\n"
-    )
-    ns.by = ["device"]
-    _run_abtest(ns)
+    for extra in ([], ["--by", "device"]):
+        argv = ["abtest", path, "--group", "variant", "--outcome", "converted", "--value", "revenue",
+                "--control", "control", *extra]
+        sys.stdout.write(f"\n$ fastevals {' '.join(argv)}\n")
+        _run_abtest(build_parser().parse_args(argv))
     return 0
 
 
@@ -263,14 +206,113 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# ----------------------------------------------------------------------------------------------------
+# the error contract: one prefix, CLI flags in hints, one-line warnings, --plot checked up front
+
+_HINT = re.compile(r"(?<![\w`.-])([a-z][a-z0-9_]*)=('([^']*)'|\"([^\"]*)\"|([^\s,;:)'\"]+))")
+_BACKTICKED = re.compile(r"`([a-z][a-z0-9_]*)`")
+_CLI_ASIDE = re.compile(r"\s*\(CLI: [^)]*\)")
+
+
+def _subcommand_flags(parser: argparse.ArgumentParser, argv_command: str | None) -> set[str]:
+    """Every option string of the subcommand (and of its own subcommands)."""
+    flags: set[str] = set()
+
+    def walk(p):
+        for action in p._actions:
+            flags.update(s for s in action.option_strings if s.startswith("--"))
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and argv_command in action.choices:
+            walk(action.choices[argv_command])
+    return flags
+
+
+def cli_hints(message: str, flags: set[str]) -> str:
+    """The library's Python-syntax hints as the subcommand's flags.
+
+    ``pass nulls='drop'`` becomes ``pass --nulls drop`` and ``monte_carlo=N`` ``--monte-carlo N``
+    where the subcommand has such a flag; a ``(CLI: ...)`` aside is dropped (the hint is already
+    in CLI syntax); other text is left alone.
+
+    Examples
+    --------
+    >>> cli_hints("pass nulls='drop' (CLI: --nulls drop) to leave them out", {"--nulls"})
+    'pass --nulls drop to leave them out'
+    >>> cli_hints("`monte_carlo` must be >= 1; try monte_carlo=N", {"--monte-carlo"})
+    '`--monte-carlo` must be >= 1; try --monte-carlo N'
+    """
+    message = _CLI_ASIDE.sub("", message)
+
+    def hint(m):
+        flag = "--" + m.group(1).replace("_", "-")
+        if flag not in flags:
+            return m.group(0)
+        value = next(v for v in (m.group(3), m.group(4), m.group(5)) if v is not None)
+        return f"{flag} {value}"
+
+    def name(m):
+        flag = "--" + m.group(1).replace("_", "-")
+        return f"`{flag}`" if flag in flags else m.group(0)
+
+    return _BACKTICKED.sub(name, _HINT.sub(hint, message))
+
+
+class _ErrorLines:
+    """stderr while a subcommand runs: its own ``fastevals <command>: error: ...`` lines get the
+    flags in their hints too (plugin subcommands print some errors themselves)."""
+
+    def __init__(self, stream, flags: set[str]):
+        self._stream, self._flags = stream, flags
+
+    def write(self, text: str) -> int:
+        if text.startswith("fastevals") and ": error: " in text:
+            text = cli_hints(text, self._flags)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    text = " ".join(str(message).split())
+    (file or sys.stderr).write(f"fastevals: warning: {text}\n")
+
+
 def main(argv=None) -> int:
+    """Run the ``fastevals`` command line; returns the exit status (2 on a usage or input error).
+
+    Every subcommand's ValueError, TypeError, FileNotFoundError or ImportError becomes one line,
+    ``fastevals <command>: error: <message>`` (hints in CLI syntax), with exit status 2 and no
+    traceback; warnings print as ``fastevals: warning: <message>``; ``--plot`` without matplotlib
+    fails before any computing.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    flags = _subcommand_flags(parser, args.command)
+    err = sys.stderr
+    sys.stderr = _ErrorLines(err, flags)
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        sys.stderr.write(f"fastevals {args.command}: error: {exc}\n")
-        return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+            warnings.showwarning = _show_warning
+            try:
+                if getattr(args, "plot", None):
+                    from ._protocol import optional_import
+
+                    optional_import("matplotlib.pyplot", "--plot")
+                return int(args.func(args) or 0)
+            except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+                text = " ".join(str(exc).split("\n")) if str(exc) else type(exc).__name__
+                err.write(f"fastevals {args.command}: error: {cli_hints(text, flags)}\n")
+                return 2
+    finally:
+        sys.stderr = err
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,7 @@ def _warm_worker() -> int:
     df = pd.DataFrame({"variant": ["control", "b"] * 50, "seg": np.arange(100) % 4,
                        "converted": (np.arange(100) % 3 == 0).astype(np.int8), "revenue": np.linspace(0, 1, 100)})
     st = ABTestState(group="variant", outcome="converted", value="revenue", by="seg")
-    return st.update(pa.Table.from_pandas(df)).rows_read
+    return st.update(pa.Table.from_pandas(df)).n_read
 
 
 @pytest.fixture(scope="session")

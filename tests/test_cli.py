@@ -27,7 +27,7 @@ def test_demo_writes_a_log_and_analyses_it(tmp_path, capsys):
     assert cli.main(["demo", "--rows", "40000", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "G-test: variant x converted" in text and "z-test (mean) on revenue" in text
-    assert "by device" in text or "device" in text
+    assert "G-test: variant x converted by device" in text
     table = pq.read_table(out)
     assert table.num_rows == 40_000
     assert set(table.column_names) == {"user_id", "variant", "country", "device", "converted", "revenue"}
@@ -41,7 +41,7 @@ def test_abtest_json_equals_library(log, capsys):
     ref = fastevals.abtest(log, group="variant", outcome="converted", value="revenue", control="control")
     assert got["g_test"]["statistic"] == pytest.approx(ref.g_test.statistic, rel=1e-12)
     assert got["z_test"]["pvalue"] == pytest.approx(ref.z_test.pvalue, rel=1e-12)
-    assert got["rows_read"] == 60_000
+    assert got["n"] == 60_000 and got["n_dropped"] == 0
     # and both against scipy on the raw columns
     t = pq.read_table(log)
     v = np.asarray(t.column("variant").to_pylist())
@@ -61,7 +61,7 @@ def test_abtest_by_and_where(log, capsys):
     assert "by device" in text and "android" in text
     assert cli.main(["abtest", log, "--value", "revenue", "--by", "country", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert len(got["z_test"]["rows"]) == 10
+    assert len(got["z_test"]["table"]) == 10
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,7 @@ def test_cuped_equals_statsmodels_ols(covariates):
     np.testing.assert_allclose(res.difference, coef, rtol=RTOL)
     np.testing.assert_allclose(res.standard_error, welch, rtol=RTOL)
     np.testing.assert_allclose(res.theta, theta, rtol=1e-8)
-    assert res.std_error == res.standard_error  # the former name
+    assert not hasattr(res, "std_error")  # one name: standard_error
     hc = fastevals.z_test(data, group="variant", value="revenue", covariate=covariates, variance="hc1")
     np.testing.assert_allclose(hc.difference, coef, rtol=RTOL)
     np.testing.assert_allclose(hc.standard_error, hc1, rtol=RTOL)
@@ -156,7 +156,7 @@ def test_ratio_equals_delta_method_formula():
     np.testing.assert_allclose(res.difference, rt - rc, rtol=1e-13)
     np.testing.assert_allclose(res.standard_error, np.sqrt(vc + vt), rtol=RTOL)
     rel_se = np.sqrt(vt / rc**2 + rt**2 * vc / rc**4)
-    lo, hi = res.relative_confidence_interval
+    lo, hi = res.relative_difference_ci
     np.testing.assert_allclose(hi - lo, 2 * stats.norm.ppf(0.975) * rel_se, rtol=1e-9)
 
 
@@ -266,7 +266,7 @@ def test_from_aggregates_of_duckdb_equals_row_level(tmp_path, centered):
         for col in ("difference", "standard_error", "statistic", "pvalue_adjusted", "mean_control"):
             np.testing.assert_allclose(got.column(col).to_numpy(), want.column(col).to_numpy(), rtol=RTOL,
                                        err_msg=f"{kw} {col}")
-        assert st.rows_read == 8000
+        assert st.n_read == 8000
     with pytest.raises(ValueError, match="sum_pred"):
         fastevals.ABTestState.from_aggregates(agg, group="variant", value="revenue", by="seg", covariate="pred")
     with pytest.raises(ValueError, match="no column"):
@@ -286,7 +286,7 @@ def _state(**kw):
 def _same_moments(a, b, rtol=1e-11):
     sa, ga, _ = a._sorted()
     sb, gb, _ = b._sorted()
-    np.testing.assert_array_equal(a.n[np.ix_(sa, ga)], b.n[np.ix_(sb, gb)])
+    np.testing.assert_array_equal(a.cell_n[np.ix_(sa, ga)], b.cell_n[np.ix_(sb, gb)])
     ma, mb = a.mom[np.ix_(sa, ga)], b.mom[np.ix_(sb, gb)]
     scale = np.abs(mb).max(axis=(0, 1), keepdims=True) + 1e-300
     np.testing.assert_allclose(ma / scale, mb / scale, rtol=0, atol=rtol)
@@ -301,16 +301,16 @@ def test_merge_equals_concatenation_and_streaming(kw):
     parts = [_state(**kw).update(t.slice(a, b)) for a, b in ((0, 700), (700, 1500), (2200, 800))]
     merged = parts[0].merge(parts[1]).merge(parts[2])
     swapped = parts[2].merge(parts[0].merge(parts[1]))
-    streamed = _state(**kw).update(t, batch_size=257)
+    streamed = _state(**kw, batch_size=257).update(t)
     for other in (merged, swapped, streamed):
         _same_moments(other, whole)
         ra, rb = other.z_test(), whole.z_test()
         np.testing.assert_allclose(ra.column("difference"), rb.column("difference"), rtol=1e-10)
         np.testing.assert_allclose(ra.column("standard_error"), rb.column("standard_error"), rtol=1e-10)
-    back = fastevals.ABTestState.from_json(whole.to_json())
+    back = fastevals.ABTestState.from_bytes(whole.to_bytes())
     assert back == whole and back.moment_degree == whole.moment_degree
     np.testing.assert_array_equal(back.mom, whole.mom)
-    with pytest.raises(ValueError, match="different analyses"):
+    with pytest.raises(ValueError, match="different options"):
         whole.merge(_state(covariate="pre"))
 
 
@@ -345,7 +345,7 @@ def test_moment_kernel_equals_slow_twin_with_drift_and_offsets(degree):
     data = make_data(10, 5000, segments=2, offset=1e6)
     data["revenue"] = data["revenue"] + np.linspace(0, 50, 5000)  # drift: the first rows' shift is off
     cols = ["revenue", "pre", "pred"]
-    st = _state(variance="hc1" if degree == 4 else "welch").update(data, batch_size=2000)
+    st = _state(variance="hc1" if degree == 4 else "welch", batch_size=2000).update(data)
     twin = _moment_twin(data, cols, degree)
     mono = np.array(_cuped.monomials(len(cols), degree))
     for key, want in twin.items():
@@ -402,7 +402,7 @@ def test_parquet_path_and_abtest_report(tmp_path):
                                [in_memory.difference, in_memory.standard_error], rtol=1e-12)
     rep = fastevals.abtest(str(path), outcome="converted", **kw)
     assert rep.z_test.difference == pytest.approx(in_memory.difference, rel=1e-12)
-    assert rep.g_test.dof == 1 and rep.rows_read == 4000
+    assert rep.g_test.dof == 1 and rep.n == 4000
 
 
 def test_dask_equals_in_process(client, tmp_path, write_parts):
@@ -458,10 +458,10 @@ def test_bad_input_is_a_clear_error():
         fastevals.z_test({**data, "pre": data["pre"].astype(str)}, covariate="pre", **kw)
     bad = data["pre"].copy()
     bad[7] = np.nan
-    with pytest.raises(ValueError, match="'pre'.*non-finite|non-finite.*'pre'"):
+    with pytest.raises(ValueError, match=r"column 'pre' \(given as `covariate`\) has 1 NaN or infinite"):
         fastevals.z_test({**data, "pre": bad}, covariate="pre", **kw)
     dropped = fastevals.z_test({**data, "pre": bad}, covariate="pre", nulls="drop", **kw)
-    assert dropped.n_control + dropped.n_treatment == 499 and dropped.rows_dropped == 1
+    assert dropped.n_control + dropped.n_treatment == 499 and dropped.n_dropped == 1
     with pytest.raises(ValueError, match="kind='mean'"):
         fastevals.z_test(data, covariate="pre", kind="proportion", **kw)
     with pytest.raises(ValueError, match="ratio metric"):

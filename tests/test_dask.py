@@ -24,6 +24,7 @@ distributed = pytest.importorskip("distributed")
 
 import fastevals  # noqa: E402
 from fastevals import ABTestState, _cli_dask, _dask  # noqa: E402
+from fastevals._fold import fold  # noqa: E402
 
 N_ROWS = 60_000
 PARTITIONS = (1, 3, 17)
@@ -76,9 +77,9 @@ def _canonical(st: ABTestState) -> dict:
     return dict(
         labels=([st.segments.labels[i] for i in so], [st.groups.labels[i] for i in go],
                 [st.outcomes.labels[i] for i in oo]),
-        counts=st.counts[np.ix_(so, go, oo)], n=st.n[np.ix_(so, go)],
-        mean=st.mean[np.ix_(so, go)], m2=st.m2[np.ix_(so, go)],
-        rows=(st.rows_read, st.rows_dropped),
+        counts=st.counts[np.ix_(so, go, oo)], n=st.cell_n[np.ix_(so, go)],
+        mean=st.cell_mean[np.ix_(so, go)], m2=st.cell_m2[np.ix_(so, go)],
+        rows=(st.n_read, st.n_dropped),
     )
 
 
@@ -105,10 +106,8 @@ def _assert_same_tables(got, want, exact=()) -> None:
                                        err_msg=name)
 
 
-def _in_process(data, **update_kwargs) -> ABTestState:
-    st = ABTestState(**SPEC)
-    st.update(data, **update_kwargs)
-    return st
+def _in_process(data, **options) -> ABTestState:
+    return ABTestState(**SPEC, **options).update(data)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -137,9 +136,8 @@ def test_detection_does_not_import_dask():
 def test_partitions_equal_in_process(client, table, folders, k):
     ddf = dd.read_parquet(folders[k])
     assert ddf.npartitions == k
-    st, scan = _dask.update_state(ABTestState(**SPEC), ddf)
-    assert isinstance(scan, _dask.ScanSummary) and scan.partitions == k
-    assert (scan.stats.rows_read, scan.stats.rows_dropped) == (N_ROWS, 0)
+    st = fold(ABTestState(**SPEC), ddf)
+    assert (st.n_read, st.n_dropped) == (N_ROWS, 0)
     ref = _in_process(table)
     _assert_same_state(st, ref)
     _assert_same_tables(st.g_test(), ref.g_test(), exact=("n", "n[b]", "n[c]", "n[control]"))
@@ -150,16 +148,15 @@ def test_engine_dask_reads_parquet_with_filter_and_nulls(client, table, folders)
     glob = str(folders[17] / "*.parquet")
     spec = dict(group="variant", outcome="converted", value="revenue_nan", by="seg")
     kw = dict(nulls="drop", filter=pc.field("country") != "FR")
-    st, scan = _dask.update_state(ABTestState(**spec), glob, engine="dask", **kw)
-    ref, ref_scan = _dask.update_state(ABTestState(**spec), glob, engine="arrow", **kw)
-    assert scan.stats.rows_dropped == ref_scan.stats.rows_dropped > 0
-    assert scan.stats.rows_used == ref_scan.stats.rows_used
+    st = fold(ABTestState(**spec, **kw), glob, engine="dask")
+    ref = fold(ABTestState(**spec, **kw), glob, engine="arrow")
+    assert st.n_dropped == ref.n_dropped > 0
+    assert st.n == ref.n
     _assert_same_state(st, ref)
 
 
 def test_against_pandas_and_scipy(client, table, folders):
-    st, _ = _dask.update_state(ABTestState(group="variant", outcome="converted", value="revenue"),
-                               dd.read_parquet(folders[17]))
+    st = fold(ABTestState(group="variant", outcome="converted", value="revenue"), dd.read_parquet(folders[17]))
     df = table.to_pandas()
     observed = df.groupby(["variant", "converted"]).size().unstack().sort_index()
     res = st.g_test()
@@ -250,32 +247,32 @@ def test_fold_on_dask_any_state(client, table, folders):
 def test_errors_are_raised_before_or_from_the_cluster(client, table, folders):
     ddf = dd.read_parquet(folders[3])
     with pytest.raises(ValueError, match="unknown column 'nope'"):
-        _dask.update_state(ABTestState(group="nope", outcome="converted"), ddf)
+        fold(ABTestState(group="nope", outcome="converted"), ddf)
     with pytest.raises(TypeError, match="engine='dask' reads Parquet"):
-        _dask.update_state(ABTestState(**SPEC), {"variant": ["a"]}, engine="dask")
+        fold(ABTestState(**SPEC), {"variant": ["a"]}, engine="dask")
     with pytest.raises(ValueError, match="engine='arrow'"):
-        _dask.update_state(ABTestState(**SPEC), ddf, engine="arrow")
+        fold(ABTestState(**SPEC), ddf, engine="arrow")
     with pytest.raises(ValueError, match="`engine` must be one of"):
-        _dask.update_state(ABTestState(**SPEC), ddf, engine="spark")
+        fold(ABTestState(**SPEC), ddf, engine="spark")
     with pytest.raises(TypeError, match="dask.dataframe.DataFrame"):
         _dask.fold_on_dask(ddf["revenue"], SumState, None)
     with pytest.raises(TypeError, match="`filter` must be a pyarrow.compute.Expression"):
-        _dask.update_state(ABTestState(**SPEC), ddf, filter="country == 'DE'")
+        ABTestState(**SPEC, filter="country == 'DE'")
     used = _in_process(table)
     with pytest.raises(ValueError, match="fresh state"):
-        _dask.update_state(used, ddf)
+        fold(used, ddf)
     # a column of the wrong type is found on a worker; the error reaches the caller unchanged
     with pytest.raises(TypeError, match="column 'revenue' .* has type double"):
-        _dask.update_state(ABTestState(group="revenue", outcome="converted"), ddf)
-    _, scan = _dask.update_state(ABTestState(**SPEC), ddf, filter=pc.field("country") == "XX")
+        fold(ABTestState(group="revenue", outcome="converted"), ddf)
+    empty = fold(ABTestState(**SPEC, filter=pc.field("country") == "XX"), ddf)
     with pytest.raises(ValueError, match="empty input"):
-        scan.check_not_empty()
+        empty.finalize()
 
 
 def test_in_process_inputs_pass_through(table):
     st = ABTestState(**SPEC)
-    out, scan = _dask.update_state(st, table)
-    assert out is st and scan.stats.rows_read == N_ROWS
+    out = fold(st, table)
+    assert out is st and st.n_read == N_ROWS
     _assert_same_state(out, _in_process(table))
 
 
@@ -285,6 +282,14 @@ def test_public_functions_take_a_dask_dataframe(client, table, folders):
     want = fastevals.abtest(table, **SPEC)
     _assert_same_tables(got.g_test, want.g_test, exact=("n",))
     _assert_same_tables(got.z_test, want.z_test, exact=("n_control", "n_treatment"))
+    assert str(got) == str(want)  # the one renderer: the same report on Dask and in process
+    # a 0/1 column as both outcome and value, and nulls dropped the same way on Dask
+    kw = dict(group="variant", outcome="converted", value="converted", nulls="drop")
+    got, want = fastevals.abtest(ddf, **kw), fastevals.abtest(table, **kw)
+    assert got.g_test.statistic == pytest.approx(want.g_test.statistic, rel=1e-12)
+    np.testing.assert_allclose(got.z_test.column("difference"), want.z_test.column("difference"), rtol=1e-12,
+                               atol=1e-14)
+    assert got.z_test.control == "control" and got.z_test.control_source == "the group named 'control'"
     g = fastevals.g_test(ddf, group="variant", outcome="converted")
     assert g.statistic == pytest.approx(fastevals.g_test(table, group="variant", outcome="converted").statistic,
                                         rel=1e-12)
@@ -347,9 +352,9 @@ def test_worker_killed_mid_computation(client, table, folders, tmp_path):
     before = set(client.scheduler_info()["workers"])
     ddf = dd.read_parquet(folders[17])
     ddf = ddf.map_partitions(_die_once, marker, os.getpid(), meta=ddf._meta)
-    st, scan = _dask.update_state(ABTestState(**SPEC), ddf)
+    st = fold(ABTestState(**SPEC), ddf)
     assert os.path.exists(marker), "no worker was killed"
-    assert scan.stats.rows_read == N_ROWS
+    assert st.n_read == N_ROWS
     _assert_same_state(st, _in_process(table))
     client.wait_for_workers(2, timeout=60)
     after = set(client.scheduler_info()["workers"])

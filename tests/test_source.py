@@ -26,8 +26,8 @@ def make_table(n=3000, seed=0):
 
 
 def state_of(data, **kw):
-    st = fastevals.ABTestState(group="variant", outcome="converted", value="revenue", by=kw.pop("by", None))
-    st.update(data, **kw)
+    st = fastevals.ABTestState(group="variant", outcome="converted", value="revenue", **kw)
+    st.update(data)
     return st
 
 
@@ -38,9 +38,9 @@ def assert_same_state(a, b):
     ca = a.counts[np.ix_(*sa)]
     cb = b.counts[np.ix_(*sb)]
     np.testing.assert_array_equal(ca, cb)
-    np.testing.assert_array_equal(a.n[np.ix_(sa[0], sa[1])], b.n[np.ix_(sb[0], sb[1])])
-    np.testing.assert_allclose(a.mean[np.ix_(sa[0], sa[1])], b.mean[np.ix_(sb[0], sb[1])], rtol=1e-12)
-    np.testing.assert_allclose(a.m2[np.ix_(sa[0], sa[1])], b.m2[np.ix_(sb[0], sb[1])], rtol=1e-12)
+    np.testing.assert_array_equal(a.cell_n[np.ix_(sa[0], sa[1])], b.cell_n[np.ix_(sb[0], sb[1])])
+    np.testing.assert_allclose(a.cell_mean[np.ix_(sa[0], sa[1])], b.cell_mean[np.ix_(sb[0], sb[1])], rtol=1e-12)
+    np.testing.assert_allclose(a.cell_m2[np.ix_(sa[0], sa[1])], b.cell_m2[np.ix_(sb[0], sb[1])], rtol=1e-12)
 
 
 class StreamOnly:
@@ -89,7 +89,7 @@ def test_group_first_seen_late_gets_its_own_cell():
     variant[6500:] = "late"  # only in the 7th batch of 1000 rows
     table = pa.table({"variant": variant, "converted": np.arange(n) % 2, "revenue": np.ones(n)})
     st = state_of(table, batch_size=1000)
-    counts = dict(zip(st.groups.labels, st.n.sum(axis=0)))
+    counts = dict(zip(st.groups.labels, st.cell_n.sum(axis=0)))
     assert counts == {"a": 3250, "b": 3250, "late": 500}
 
 
@@ -166,7 +166,7 @@ def test_nulls_raise_names_column_and_count():
     rev[3] = None
     rev[10] = None
     t2 = table.set_column(2, "revenue", pa.array(rev))
-    with pytest.raises(ValueError, match=r"column 'revenue' has 2 null value\(s\).*nulls='drop'"):
+    with pytest.raises(ValueError, match=r"column 'revenue' \(given as `value`\) has null values \(2 in .*'drop'"):
         fastevals.z_test(t2, group="variant", value="revenue")
 
 
@@ -178,7 +178,7 @@ def test_nulls_drop_reports_and_matches_filtered_input():
     t2 = table.set_column(2, "revenue", rev)
     res = fastevals.z_test(t2, group="variant", value="revenue", control="a", nulls="drop")
     ref = fastevals.z_test(table.filter(pa.array(~mask)), group="variant", value="revenue", control="a")
-    assert res.rows_dropped == int(mask.sum())
+    assert res.n_dropped == int(mask.sum())
     np.testing.assert_allclose(res.column("statistic"), ref.column("statistic"), rtol=1e-12)
 
 
@@ -187,15 +187,15 @@ def test_nan_values_raise_or_drop():
     v = rng.random(400)
     v[7] = np.nan
     data = {"variant": np.repeat(["a", "b"], 200), "revenue": v}
-    with pytest.raises(ValueError, match="column 'revenue' has 1 non-finite"):
+    with pytest.raises(ValueError, match=r"column 'revenue' \(given as `value`\) has 1 NaN or infinite"):
         fastevals.z_test(data, group="variant", value="revenue")
     res = fastevals.z_test(data, group="variant", value="revenue", nulls="drop")
-    assert res.rows_dropped == 1 and res.n_control == 199
+    assert res.n_dropped == 1 and res.n_control == 199
 
 
 def test_infinite_values_raise():
     data = {"variant": np.repeat(["a", "b"], 20), "revenue": np.r_[np.inf, np.ones(39)]}
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(ValueError, match="NaN or infinite"):
         fastevals.z_test(data, group="variant", value="revenue")
 
 
@@ -259,10 +259,10 @@ def test_pandas_categorical_and_nullable_columns():
         "variant": pd.Categorical(["a", "b"] * 150),
         "converted": pd.array([1, 0, None, None, 1, 0] * 50, dtype="Int64"),
     })
-    with pytest.raises(ValueError, match="column 'converted' has 100 null"):
+    with pytest.raises(ValueError, match=r"column 'converted' \(given as `outcome`\) has null values \(100 in"):
         fastevals.g_test(df, group="variant", outcome="converted")
     res = fastevals.g_test(df, group="variant", outcome="converted", nulls="drop")
-    assert res.rows_dropped == 100
+    assert res.n_dropped == 100
     assert res.observed.sum() == 200
 
 
