@@ -46,7 +46,7 @@ import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -217,7 +217,20 @@ def plain(value):
 # results
 
 
-def result_dataclass(cls):
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+elif sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pragma: no cover - Python 3.10 at run time: the marker only serves type checkers
+    def dataclass_transform(**_):
+        return lambda f: f
+
+
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True)
+def result_dataclass(cls: type[_T]) -> type[_T]:
     """Decorate a :class:`Result` subclass: a frozen, slotted dataclass that keeps the base's short repr.
 
     (A plain ``@dataclass`` would write its own ``__repr__``, printing whole arrays.)
