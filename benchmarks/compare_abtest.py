@@ -3,6 +3,10 @@ shared/benchmarking.md, as the markdown table of the README.
 
     python benchmarks/compare_abtest.py --full        # standard sizes (10M rows), a few minutes
     python benchmarks/compare_abtest.py               # small sizes, a quick look
+    python benchmarks/compare_abtest.py --full --json ab.json && python benchmarks/report.py ab.json
+
+AB3 / PQ1 (A/B statistics from a Parquet file) is compared with ``read_table`` of the same
+columns, DuckDB SQL + scipy and polars ``scan_parquet().group_by()`` + scipy.
 
 Each row times ours and one peer on the same data, interleaved (A B A B ..., one
 warm-up round of each first, garbage collected between calls) and reports the median
@@ -156,6 +160,17 @@ def main(argv=None) -> int:
                           f"row groups of {sz['ab_row_group']:,})",
                    pair(lambda: ours(path), lambda: pq.read_table(path, columns=_peers.AB_COLUMNS), rounds),
                    1 / 1.2))
+    # PQ1: the peers a user with a Parquet log would really pick (sufficient statistics in the
+    # engine, the tests in scipy); their answers are held to ours first
+    import duckdb
+
+    con = duckdb.connect()
+    agree(ref, _peers.duckdb_ab(path, con), RTOL, "DuckDB SQL + scipy")
+    agree(ref, _peers.polars_ab(path), RTOL, "polars group_by + scipy")
+    out.append(Row("PQ1", "DuckDB SQL (GROUP BY variant: count, sum, avg, var_samp) + scipy",
+                   pair(lambda: ours(path), lambda: _peers.duckdb_ab(path, con), rounds), 1.0))
+    out.append(Row("PQ1", "polars scan_parquet + group_by + scipy",
+                   pair(lambda: ours(path), lambda: _peers.polars_ab(path), rounds), 1.0))
 
     print("| workload | peer | ours (median ms) | peer (median ms) | speed-up (peer / ours) | target "
           "| met? |")
@@ -164,7 +179,9 @@ def main(argv=None) -> int:
         print(r.markdown())
     print(f"\n(interleaved A B A B, {rounds} rounds, {loop_rounds} for the segment loops, after one warm-up "
           f"round; speed-up = median over rounds of peer time / our time)")
-    report = {"rows": rows, "segments": n_seg, "threads": ti, "versions": _peers.versions(),
+    report = {"kind": "compare_abtest", "sizes": "standard" if full else "small",
+              "environment": _peers.environment(), "rows": rows, "segments": n_seg, "threads": ti,
+              "versions": _peers.versions(),
               "first_call_s": first, "table": [dict(workload=r.workload, peer=r.peer, ours_ms=r.ours_ms,
                                                     peer_ms=r.peer_ms, speedup=r.speedup, target=r.target,
                                                     times=r.timing.times) for r in out]}
@@ -234,6 +251,7 @@ def main(argv=None) -> int:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nload average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPUs")
+    report["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1,

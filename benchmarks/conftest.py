@@ -133,6 +133,16 @@ def ba1_log(bench_sizes):
 
 
 # ------------------------------------------------------------------------------------------------
+# the run's provenance in --benchmark-json (read by benchmarks/report.py)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-benchmark: no error where it is not installed
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """Date, commit (with local changes), load average, CPUs and library versions of the run."""
+    output_json["fastevals_environment"] = _peers.environment()
+
+
+# ------------------------------------------------------------------------------------------------
 # ratios in the terminal summary
 
 

@@ -73,12 +73,12 @@ def test_ab1(benchmark, impl, ab1_table, ab1_arrays, ab1_pandas, ab1_ours):
 
         def check(sums):
             # the floor computes no test, but its sums must be the ones our state holds
-            state = _ours_ab1(ab1_table).state
+            state = fastevals.ABTestState(**AB_ARGS).update(ab1_table)
             g = state.groups.labels.index("treatment")
             n_treat, n_conv, rev_sum = sums
-            assert n_treat == int(state.n[:, g].sum())
+            assert n_treat == int(state.cell_n[:, g].sum())
             assert n_conv == int(state.counts[..., state.outcomes.labels.index(1)].sum())
-            np.testing.assert_allclose(rev_sum, float((state.n * state.mean).sum()), rtol=RTOL)
+            np.testing.assert_allclose(rev_sum, float((state.cell_n * state.cell_mean).sum()), rtol=RTOL)
     else:
         if impl == "numpy_scipy":
             def fn():
@@ -148,7 +148,7 @@ def _segment_codes(table) -> np.ndarray:
 # AB3: from a Parquet file
 
 
-@pytest.mark.parametrize("impl", ["ours", "pyarrow_read_table"])
+@pytest.mark.parametrize("impl", ["ours", "pyarrow_read_table", "duckdb_sql", "polars"])
 def test_ab3(benchmark, impl, ab3_parquet, ab1_table, ab1_ours):
     benchmark.group = "AB3 from Parquet"
     benchmark.extra_info["rows"] = ab1_table.num_rows
@@ -162,6 +162,21 @@ def test_ab3(benchmark, impl, ab3_parquet, ab1_table, ab1_ours):
             read = pq.read_table(ab3_parquet, columns=_peers.AB_COLUMNS)
             _peers.assert_agree(ours, _peers.numpy_scipy_ab(*_peers.ab_arrays(read)), RTOL,
                                 "numpy+scipy on the file")
+    elif impl in ("duckdb_sql", "polars"):
+        # PQ1's peers: sufficient statistics in the engine, the tests in scipy
+        if impl == "duckdb_sql":
+            con = pytest.importorskip("duckdb").connect()
+
+            def fn():
+                return _peers.duckdb_ab(ab3_parquet, con)
+        else:
+            pytest.importorskip("polars")
+
+            def fn():
+                return _peers.polars_ab(ab3_parquet)
+
+        def check(got):
+            _peers.assert_agree(ab1_ours, got, RTOL, impl)
     else:
         def fn():
             return pq.read_table(ab3_parquet, columns=_peers.AB_COLUMNS)

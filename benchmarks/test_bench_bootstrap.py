@@ -36,3 +36,27 @@ def test_bench_bootstrap(benchmark, wid):
         t_ours = stats.stats.median
         benchmark.extra_info.update({"scipy_s": t_peer, "speedup": t_peer / t_ours,
                                      "weights_per_s": n * B / t_ours})
+
+
+def test_compare_and_report_round_trip(tmp_path):
+    """compare_bootstrap's JSON row (scipy at the full B, interleaved) becomes the README's table."""
+    import _peers
+    import report
+    from compare_bootstrap import fastest_batch, measure
+
+    row = measure("BS1", repeats=1, batch=20, log=lambda *_: None)
+    assert row["agree"] and row["peer_B"] == row["B"] and len(row["peer_s"]) == len(row["ours_s"]) == 1
+    n, B = sizes("BS1")
+    best, probe = fastest_batch("BS1", make_data("BS1", n), n, B, probe_seconds=0.0)
+    assert best in probe and probe[best] == min(v for k, v in probe.items() if k != "bca_predicted_s")
+    run = {"kind": "compare_bootstrap", "sizes": "small", "environment": _peers.environment(), "rows": [row],
+           "warmup_s": 0.1, "load_average_end": [0.0, 0.0, 0.0]}
+    kind, md = report.render(run)
+    assert kind == "bootstrap"
+    assert f"| BS1 | percentile CI of a mean | {n:,} | {B:,} |" in md and "(batch=20)" in md
+    assert _peers.git_state() in md
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- report:bootstrap -->\nstale figures\n<!-- /report:bootstrap -->\nrest\n")
+    assert report.update_file(str(readme), {kind: md, "abtest": "not marked"}) == ["bootstrap"]
+    text = readme.read_text()
+    assert "stale figures" not in text and md in text and text.startswith("intro\n") and text.endswith("rest\n")

@@ -15,6 +15,7 @@ import glob
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -149,33 +150,49 @@ def _row_group_runs(row_groups, batch_size: int) -> Iterator[list[int]]:
         yield run
 
 
+#: runs of row groups decoded ahead of the one being consumed, so that decoding overlaps the
+#: consumer's work.  Measured on AB3 (10M rows, row groups of 1M, load ~1): 0 ahead was 20%
+#: slower than 1; 2 ahead was 2-4% faster than 1 (within the noise) but its peak RSS grew
+#: 27-35 MB from a 1M-row to a 20M-row file against 16 MB with 1 ahead (tests/test_memory.py)
+_RUNS_AHEAD = 1
+
+
 def parquet_batches(dataset, columns: Sequence[str], filter, batch_size: int) -> Iterator[pa.RecordBatch]:
     """The batches of a Parquet ``FileSystemDataset``, read with back-pressure.
 
     One scanner over a whole dataset (or file) decodes ahead of a slower consumer and queues
     what it decoded: a fresh process reading a 50M-row file peaked ~390 MB above one reading
     1M rows.  Here each file is read in runs of consecutive row groups of about ``batch_size``
-    rows, one small scanner a run, started only when the consumer asks for its first batch,
-    so at most one run is decoded ahead: memory is bounded by ``batch_size`` rows (or one row
-    group, where a row group is larger) whatever the file's length.  Kept as before: the
-    folders' hive partitions prune files (``get_fragments(filter)``), row-group statistics prune
-    row groups (``subset(filter)``), the filter is applied to the rows inside the scanner (it
-    may name columns that are not read), only ``columns`` are decoded, files whose types
-    differ are cast to the dataset's schema, and rows come in file and row order (the
-    bootstrap keys its weights by the global row index).
+    rows, one small scanner a run, and only :data:`_RUNS_AHEAD` runs are started ahead of the
+    one being consumed (a scanner starts decoding when it is made): memory is bounded by a few
+    runs, about ``(1 + _RUNS_AHEAD) * batch_size`` rows (or row groups, where a row group is
+    larger), whatever the file's length.  Kept as before: the folders' hive partitions prune
+    files (``get_fragments(filter)``), row-group statistics prune row groups
+    (``subset(filter)``), the filter is applied to the rows inside the scanner (it may name
+    columns that are not read), only ``columns`` are decoded, files whose types differ are
+    cast to the dataset's schema, and rows come in file and row order (the bootstrap keys its
+    weights by the global row index).
     """
     ds = _ds()
     options = ds.ParquetFragmentScanOptions(pre_buffer=False)
     schema = dataset.schema
     columns = list(columns)
-    for fragment in dataset.get_fragments(filter=filter):
-        kept = fragment.subset(filter=filter, schema=schema) if filter is not None else fragment
-        for run in _row_group_runs(kept.row_groups, batch_size):
-            piece = fragment.subset(row_group_ids=run)
-            scanner = ds.Scanner.from_fragment(piece, schema=schema, columns=columns, filter=filter,
-                                               batch_size=batch_size, fragment_scan_options=options,
-                                               batch_readahead=2, fragment_readahead=1)
-            yield from scanner.to_batches()
+
+    def pieces():
+        for fragment in dataset.get_fragments(filter=filter):
+            kept = fragment.subset(filter=filter, schema=schema) if filter is not None else fragment
+            for run in _row_group_runs(kept.row_groups, batch_size):
+                yield fragment.subset(row_group_ids=run)
+
+    started: deque = deque()
+    for piece in pieces():
+        started.append(ds.Scanner.from_fragment(piece, schema=schema, columns=columns, filter=filter,
+                                                batch_size=batch_size, fragment_scan_options=options,
+                                                batch_readahead=1, fragment_readahead=1).to_batches())
+        if len(started) > _RUNS_AHEAD:
+            yield from started.popleft()
+    while started:
+        yield from started.popleft()
 
 
 def _dataset_source(dataset, filter, batch_size, description, table=None) -> Source:
@@ -545,6 +562,48 @@ def numeric_view(arr: pa.Array) -> np.ndarray:
         return np.zeros(0, dtype=dtype)
     size = np.dtype(dtype).itemsize
     return np.frombuffer(arr.buffers()[1], dtype=dtype, count=n, offset=arr.offset * size)
+
+
+#: the dtypes kernels are compiled for.  Numba compiles a kernel once per combination of its
+#: arguments' dtypes (3.2-3.4 s a variant on a 2-core machine at load 2-4: ``benchmarks/compile_times.py``
+#: found calibration's label as int8, int64 or float64 and prob as float32 each compiling a variant
+#: of the same kernel), so columns are widened to one of these before a kernel sees them.
+KERNEL_FLOAT = np.dtype(np.float64)
+KERNEL_INT = np.dtype(np.int64)
+
+
+def kernel_array(arr: pa.Array, dtype=KERNEL_FLOAT) -> np.ndarray:
+    """A numeric Arrow array (no nulls) as contiguous NumPy of one canonical ``dtype``.
+
+    ``dtype`` is :data:`KERNEL_FLOAT` (any integer, float or boolean column) or :data:`KERNEL_INT`
+    (integer and boolean columns; booleans become 0/1).  A view when the column already has that
+    dtype (no copy), one widening copy otherwise; never narrowing, so every value is kept exactly
+    (integers beyond 2**53 excepted for float64, and uint64 above 2**63 refused for int64).
+
+    Use it where a kernel would otherwise compile a variant per input dtype (int8, int16, uint8,
+    bool, float32...): the copy costs a few milliseconds per million rows, a variant seconds.
+
+    Raises
+    ------
+    TypeError
+        A floating column asked for as integers, or a non-numeric column.
+    ValueError
+        A uint64 column with values that do not fit int64.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (KERNEL_FLOAT, KERNEL_INT):
+        raise ValueError(f"dtype must be {KERNEL_FLOAT} or {KERNEL_INT}; got {dtype}")
+    t = arr.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
+        raise TypeError(f"expected a numeric column; got type {t}")
+    if dtype == KERNEL_INT and pa.types.is_floating(t):
+        raise TypeError(f"expected an integer or boolean column; got type {t}")
+    values = numeric_view(arr)
+    if values.dtype == dtype:
+        return values
+    if values.dtype == np.uint64 and dtype == KERNEL_INT and values.size and int(values.max()) >= (1 << 63):
+        raise ValueError("a uint64 column has values above 2**63 - 1, which do not fit int64")
+    return values.astype(dtype)
 
 
 @dataclass
