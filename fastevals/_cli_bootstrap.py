@@ -1,8 +1,8 @@
-"""``fastevals bootstrap``: bootstrap intervals of metrics over a Parquet file (or folder / glob).
+r"""``fastevals bootstrap``: bootstrap intervals of metrics over a Parquet file (or folder / glob).
 
 Example::
 
-    fastevals bootstrap scores.parquet -m "roc_auc(label, score)" \\
+    fastevals bootstrap scores.parquet -m "roc_auc(label, score)" \
         -m "accuracy(label, pred_b) - accuracy(label, pred_a)" --method bca -B 2000 --seed 1
 """
 

@@ -1,4 +1,6 @@
-"""``fastevals compare RESULTS.parquet --models llama3.1_8b,llama3.2_3b --metric rmse --label rating --item id``
+"""The ``fastevals compare`` command: compare models on one table of their predictions.
+
+``fastevals compare RESULTS.parquet --models llama3.1_8b,llama3.2_3b --metric rmse --label rating --item id``
 
 Prints the comparison (each model's metric with its interval and rank, every
 pairwise paired difference with its interval and adjusted p-value); ``--plot``

@@ -1,4 +1,6 @@
-"""``fastevals fairness LOG.parquet --label y --prediction yhat --sensitive gender``
+"""The ``fastevals fairness`` command: group fairness of a model's decisions.
+
+``fastevals fairness LOG.parquet --label y --prediction yhat --sensitive gender``
 
 Prints the fairness result (``str(result)``: disparities with intervals and p-values, the
 per-group table); ``--json`` prints ``result.to_dict()``.  With ``--scheduler`` /

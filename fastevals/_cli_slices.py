@@ -1,4 +1,6 @@
-"""``fastevals slices LOG.parquet --label y --prediction yhat --columns country,device,age``
+"""The ``fastevals slices`` command: the slices of the data where a model does worse.
+
+``fastevals slices LOG.parquet --label y --prediction yhat --columns country,device,age``
 
 Prints the slices where the model is significantly worse than on the rest (the result's text);
 ``--json`` prints ``result.to_dict()``, ``--plot PNG`` draws the top slices with their intervals.

@@ -44,7 +44,8 @@ VARIANCES = ("welch", "hc1")
 @functools.cache
 def monomials(n_vars: int, degree: int) -> tuple[tuple[int, ...], ...]:
     """Exponent vectors kept for ``n_vars`` columns: degree order, the value (column 0) at most
-    squared beyond degree 2. Downward closed, so the shift formula stays inside the set."""
+    squared beyond degree 2. Downward closed, so the shift formula stays inside the set.
+    """
     out = []
     for total in range(degree + 1):
         level = []
@@ -91,7 +92,8 @@ def _shift_plan(n_vars: int, degree: int):
 def shift(M: np.ndarray, delta: np.ndarray, n_vars: int, degree: int) -> np.ndarray:
     """Sums of monomials of ``w - c`` from the sums of monomials of ``w - a`` (``delta = a - c``).
 
-    ``M``: (..., n_monomials), ``delta``: (..., n_vars)."""
+    ``M``: (..., n_monomials), ``delta``: (..., n_vars).
+    """
     plan = _shift_plan(n_vars, degree)
     powers = {}
 
@@ -146,7 +148,8 @@ def moment_index(n_vars: int, degree: int) -> dict:
 
 def _gather(M: np.ndarray, index: dict, n_vars: int, lead: tuple, order: int, first: int) -> np.ndarray:
     """Tensor ``T[..., j1..jo] = M[a]`` with ``a = lead + e_j1 + ... + e_jo`` over the columns
-    ``first .. n_vars - 1``; ``lead`` gives the exponents of the columns before ``first``."""
+    ``first .. n_vars - 1``; ``lead`` gives the exponents of the columns before ``first``.
+    """
     cols = range(first, n_vars)
     k = len(cols)
     idx = np.empty((k,) * order, dtype=np.int64)
@@ -163,8 +166,9 @@ def _gather(M: np.ndarray, index: dict, n_vars: int, lead: tuple, order: int, fi
 
 
 def _solve(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x = A^-1 b per row (minimum-norm least squares where A is singular), and a flag per row
-    saying A was singular (a covariate without variation within the groups, or collinear ones)."""
+    """The solution x = A^-1 b per row (minimum-norm least squares where A is singular), and a flag per row
+    saying A was singular (a covariate without variation within the groups, or collinear ones).
+    """
     rows, p = b.shape
     x = np.zeros(b.shape)
     singular = np.zeros(rows, dtype=bool)
@@ -195,7 +199,8 @@ def compare(stats_c: dict, stats_t: dict, *, ratio: bool, n_cov: int, variance: 
 
     ``stats_g``: ``n`` (rows,), ``mean`` (rows, n_vars), ``M`` (rows, n_monomials) for columns
     ``(value[, denominator], covariates...)``. Returns the z-test's columns plus
-    ``variance_reduction``, ``extra_sample_size``, ``theta``, adjusted means and notes."""
+    ``variance_reduction``, ``extra_sample_size``, ``theta``, adjusted means and notes.
+    """
     n_vars = 1 + int(ratio) + n_cov
     index = moment_index(n_vars, degree)
     first = 1 + int(ratio)  # first covariate column

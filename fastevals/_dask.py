@@ -31,12 +31,19 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _source as src
 from ._validation import check_choice, check_int
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._protocol import State
+    from ._typing import Filter
 
 _ENGINES = ("auto", "arrow", "dask")
 _INSTALL_HINT = "install the dask extra: pip install 'fastevals[dask]'"
@@ -93,7 +100,8 @@ def _partition_table(part) -> pa.Table:
 
 def _row_counts(state) -> tuple[int, int] | None:
     """``(rows read, rows dropped)`` of states that count them (the protocol's ``n_read`` /
-    ``n_dropped``, or the jackknife pass's ``rows_read`` / ``rows_dropped``), else None."""
+    ``n_dropped``, or the jackknife pass's ``rows_read`` / ``rows_dropped``), else None.
+    """
     read = getattr(state, "n_read", getattr(state, "rows_read", None))
     dropped = getattr(state, "n_dropped", getattr(state, "rows_dropped", None))
     if isinstance(read, int) and isinstance(dropped, int):
@@ -103,7 +111,8 @@ def _row_counts(state) -> tuple[int, int] | None:
 
 def _stats_of(returned, state, before, rows: int | None) -> src.ScanStats:
     """What an update read: the scan it returned, else the change in the state's row counts,
-    else ``rows``."""
+    else ``rows``.
+    """
     stats = getattr(returned, "stats", None)
     if isinstance(stats, src.ScanStats):
         return dataclasses.replace(stats)
@@ -233,9 +242,9 @@ def _fold_on_dask(ddf, make_state: Callable, columns, *, filter=None, offset_arg
     return state, stats, len(parts)
 
 
-def fold_on_dask(ddf, make_state: Callable, columns: Sequence[str] | None = None, *, filter=None,
-                 offset_arg: str | None = None, split_every: int = DEFAULT_SPLIT_EVERY, scheduler=None,
-                 **update_kwargs):
+def fold_on_dask(ddf: Any, make_state: Callable, columns: Sequence[str] | None = None, *, filter: Filter = None,
+                 offset_arg: str | None = None, split_every: int = DEFAULT_SPLIT_EVERY, scheduler: Any | None = None,
+                 **update_kwargs: Any) -> State:
     """Fold a Dask DataFrame into one state: a state per partition, merged in a tree.
 
     Parameters
@@ -317,7 +326,8 @@ def read_parquet(path, **read_parquet_kwargs):
 @dataclass
 class ScanSummary:
     """What a fold read (on Dask: summed over partitions): the counterpart of
-    :class:`fastevals._source.Scan`, with the same ``stats`` and ``check_not_empty()``."""
+    :class:`fastevals._source.Scan`, with the same ``stats`` and ``check_not_empty()``.
+    """
 
     columns: list[str] | None
     stats: src.ScanStats

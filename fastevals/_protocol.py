@@ -475,7 +475,8 @@ class State:
 
     def rows_used_in(self, table: pa.Table, **_) -> int:
         """Rows of ``table`` that key weights (Dask's offset pass): rows read, or rows used when the
-        state keys its rows by their place among the rows used (``row_keys = "used"``)."""
+        state keys its rows by their place among the rows used (``row_keys = "used"``).
+        """
         if self.row_keys == "read":
             return table.num_rows
         return sum(batch.num_rows for batch, _, _, _ in self._scan(table, 0))
@@ -500,7 +501,8 @@ class State:
 
     def _scan(self, data, start: int, *, progress=False):
         """Yield ``(batch, rows, n_read, n_dropped)`` per scanned batch (``batch`` None when every row
-        of it was dropped): the required columns, checked, with nulls / NaN / inf raised or dropped."""
+        of it was dropped): the required columns, checked, with nulls / NaN / inf raised or dropped.
+        """
         reqs = self._requirements()
         # a filter may read columns the analysis does not: dict and DataFrame inputs then keep them all
         hint = list(reqs) if self.filter is None else None
@@ -676,7 +678,7 @@ class State:
         return state
 
 
-def state_from_bytes(data: bytes, **scan_options) -> State:
+def state_from_bytes(data: bytes, **scan_options: Any) -> State:
     """Any fastevals state from its bytes (the kind is read from them).
 
     ``fastevals.state_from_bytes(b)`` reads what any state's ``to_bytes()`` wrote;

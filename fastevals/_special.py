@@ -80,7 +80,7 @@ def ndtri(p):
 
 
 def xlogy(x, y):
-    """x * log(y), 0 where x == 0 and y is not NaN (scipy.special.xlogy)."""
+    """X * log(y), 0 where x == 0 and y is not NaN (scipy.special.xlogy)."""
     x = _as_float(x)
     y = _as_float(y)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -106,7 +106,8 @@ def chdtrc(dof, x):
 
 def _chdtrc1(dof: int, x: float) -> float:
     """The closed form for one (dof, x), in plain Python floats: microseconds, and the A/B
-    finalize asks for a handful (one per segment with ``by=``)."""
+    finalize asks for a handful (one per segment with ``by=``).
+    """
     if x != x or x < 0.0:
         return math.nan
     if x == 0.0:

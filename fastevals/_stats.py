@@ -107,7 +107,8 @@ def yates_adjust(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
 
 def williams_q(observed: np.ndarray) -> np.ndarray:
     """Williams' (1976) correction divisor q for G on R x C tables:
-    q = 1 + (n sum 1/r_i - 1)(n sum 1/c_j - 1) / (6 n (R - 1)(C - 1))."""
+    q = 1 + (n sum 1/r_i - 1)(n sum 1/c_j - 1) / (6 n (R - 1)(C - 1)).
+    """
     r, c = observed.shape[-2:]
     rows = observed.sum(axis=-1)
     cols = observed.sum(axis=-2)

@@ -1,5 +1,6 @@
 """Shared argument checks: every error in fastevals reads the same way and
-names the argument or column at fault."""
+names the argument or column at fault.
+"""
 
 from __future__ import annotations
 

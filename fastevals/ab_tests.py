@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +37,14 @@ from .results import (
     SRMResult,
     ZTestResult,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from numpy.typing import ArrayLike
+
+    from ._typing import Columns, Data, Filter, Seed
 
 __all__ = ["ABTestState", "abtest", "g_test", "g_test_counts", "z_test"]
 
@@ -206,11 +215,14 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
     True
     """
 
-    def __init__(self, *, group, outcome=None, value=None, by=None, control=None, kind="mean",
-                 alternative="two-sided", margin=0.0, confidence=0.95, correction=None, monte_carlo=None,
-                 seed=None, adjust="holm", nulls="raise", filter=None, batch_size=None, expected_split=None,
-                 progress=None, backend="auto", covariate=None, denominator=None, variance="welch",
-                 srm_threshold=0.001):
+    def __init__(self, *, group: str, outcome: str | None = None, value: str | None = None, by: Columns | None = None,
+                 control: str | None = None, kind: str = "mean", alternative: str = "two-sided", margin: float = 0.0,
+                 confidence: float = 0.95, correction: str | None = None, monte_carlo: int | None = None,
+                 seed: Seed = None, adjust: str | None = "holm", nulls: str = "raise",
+                 filter: Filter = None, batch_size: int | None = None,
+                 expected_split: Mapping[Any, float] | Sequence[float] | None = None, progress: bool | None = None,
+                 backend: str = "auto", covariate: str | Sequence[str] | None = None, denominator: str | None = None,
+                 variance="welch", srm_threshold: float = 0.001):
         super().__init__(nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
         groups = as_column_list("group", group, allow_none=False)
         if len(groups) != 1:
@@ -230,8 +242,10 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
             raise ValueError(f"a column is used twice among group/outcome/value/by/covariate/denominator: {cols!r} "
                              "(only `outcome` and `value` may name the same 0/1 column)")
         #: numeric columns of the co-moments: value, denominator, covariates (empty: plain z-test)
-        self.moment_columns = ([self.value] + ([self.denominator] if self.denominator else []) + self.covariates
-                               if (self.covariates or self.denominator) else [])
+        self.moment_columns: list[str] = []
+        if self.covariates or self.denominator:
+            assert self.value is not None  # checked above: covariate/denominator need `value`
+            self.moment_columns = [self.value] + ([self.denominator] if self.denominator else []) + self.covariates
         self.variance = check_choice("variance", variance, _cuped.VARIANCES)
         # fourth co-moments only where the HC1 standard error needs them (they cost ~3x in the scan)
         self.moment_degree = 4 if (self.variance == "hc1" and self.covariates) else 2
@@ -265,7 +279,7 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
         self.mom = np.zeros((0, 0, self.n_moments))  # per-cell central co-moment sums (_cuped)
         # first value of `value` that is neither 0 nor 1 (None: all 0/1 so far): kind="proportion"
         # must refuse other values
-        self.non_binary_value = None
+        self.non_binary_value: str | None = None
         self._order_memo = None  # (label counts, sorted orders): see _sorted
 
     # -- protocol -----------------------------------------------------------------------------------
@@ -450,7 +464,8 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
     def _fold_moments(self, batch, seg, seg_off, grp, grp_off, n_grp, n_cells, chunk):
         """Per-cell means and central co-moments of ``moment_columns`` in one batch: one compiled
         pass of shifted sums (shifts: each cell's means over the first rows), a second pass with
-        the means as shifts where the first shifts proved too far for the sums to keep their digits."""
+        the means as shifts where the first shifts proved too far for the sums to keep their digits.
+        """
         from ._kernels import cells
 
         cols = self.moment_columns
@@ -591,10 +606,10 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
             mom[:, 0] = n
             for i in range(k):
                 for j in range(i, k):
-                    a = [0] * k
-                    a[i] += 1
-                    a[j] += 1
-                    mom[:, index[tuple(a)]] = C[:, i, j]
+                    powers = [0] * k
+                    powers[i] += 1
+                    powers[j] += 1
+                    mom[:, index[tuple(powers)]] = C[:, i, j]
         labels_g = table.column(group).to_pylist()
         by_cols = [table.column(b).to_pylist() for b in st.by]
         o = st.outcomes.add(None)
@@ -630,7 +645,8 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
     def _sorted(self):
         """Segment / group / outcome orders sorted by label, so that finalize does not depend on
         the order in which labels were seen (merge stays commutative). Labels are only ever
-        appended, so their counts identify the orders; they are kept for the next call."""
+        appended, so their counts identify the orders; they are kept for the next call.
+        """
         key = (len(self.segments), len(self.groups), len(self.outcomes))
         memo = self._order_memo
         if memo is not None and memo[0] == key:
@@ -682,7 +698,8 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
 
     def finalize(self) -> ABTestReport:
         """The :func:`abtest` report: the G-test (with ``outcome``), the z-test (with ``value``) and
-        the sample-ratio check, with the state's options; warns once on a sample-ratio mismatch."""
+        the sample-ratio check, with the state's options; warns once on a sample-ratio mismatch.
+        """
         self._check_nonempty()
         with warnings.catch_warnings():
             # the SRM warning is raised once, below, not once per test
@@ -1057,13 +1074,14 @@ def _g_segments_plain(counts: np.ndarray) -> dict:
 def _monte_carlo_pvalue(obs: np.ndarray, expected: np.ndarray, n_tables: int, seed_key: int,
                         backend: str = "auto") -> tuple[float, str]:
     """(1 + #{G_sim >= G_obs}) / (N + 1) over N tables with the observed margins (uncorrected G),
-    and the backend that drew them."""
+    and the backend that drew them.
+    """
     from ._cuda.backend import resolve_backend
     from ._kernels import patefield
 
     used = resolve_backend(backend, n_tables * obs.size)
     if used == "cuda":
-        from ._cuda import patefield
+        from ._cuda import patefield  # type: ignore[no-redef]  # the CUDA twin: same functions
 
     if not np.all(obs == np.round(obs)):
         raise ValueError("monte_carlo needs integer counts in `observed`")
@@ -1097,9 +1115,11 @@ def _run(state: ABTestState, data, engine) -> ABTestState:
     return state
 
 
-def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, seed=None, adjust="holm",
-           nulls="raise", filter=None, batch_size=None, expected_split=None, progress=None, engine=None,
-           backend="auto"):
+def g_test(data: Data, *, group: str, outcome: str, by: Columns | None = None, correction: str | None = None,
+           monte_carlo: int | None = None, seed: Seed = None, adjust: str | None = "holm", nulls: str = "raise",
+           filter: Filter = None, batch_size: int | None = None,
+           expected_split: Mapping[Any, float] | Sequence[float] | None = None, progress: bool | None = None,
+           engine: str | None = None, backend: str = "auto") -> GTestResult | ABTable:
     """G-test of independence between ``group`` and ``outcome`` (any R x C table).
 
     Parameters
@@ -1177,10 +1197,12 @@ def g_test(data, *, group, outcome, by=None, correction=None, monte_carlo=None, 
     return _run(st, data, engine).g_test()
 
 
-def z_test(data, *, group, value, control=None, kind="mean", alternative="two-sided", margin=0.0,
-           confidence=0.95, by=None, adjust="holm", nulls="raise", filter=None, batch_size=None,
-           expected_split=None, progress=None, engine=None, covariate=None, denominator=None,
-           variance="welch"):
+def z_test(data: Data, *, group: str, value: str, control: str | None = None, kind: str = "mean",
+           alternative: str = "two-sided", margin: float = 0.0, confidence: float = 0.95, by: Columns | None = None,
+           adjust: str | None = "holm", nulls: str = "raise", filter: Filter = None,
+           batch_size: int | None = None, expected_split: Mapping[Any, float] | Sequence[float] | None = None,
+           progress: bool | None = None, engine: str | None = None, covariate: str | Sequence[str] | None = None,
+           denominator: str | None = None, variance="welch") -> ZTestResult | ABTable:
     """Two-sample z-test of every group against ``control`` on the mean (or proportion) of ``value``;
     with regression adjustment (CUPED) on ``covariate`` and ratio metrics with ``denominator``.
 
@@ -1277,11 +1299,14 @@ def z_test(data, *, group, value, control=None, kind="mean", alternative="two-si
     return _run(st, data, engine).z_test()
 
 
-def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind="mean",
-           alternative="two-sided", margin=0.0, confidence=0.95, correction=None, monte_carlo=None,
-           seed=None, adjust="holm", nulls="raise", filter=None, batch_size=None, expected_split=None,
-           progress=None, engine=None, backend="auto", covariate=None, denominator=None,
-           variance="welch") -> ABTestReport:
+def abtest(data: Data, *, group: str, outcome: str | None = None, value: str | None = None, by: Columns | None = None,
+           control: str | None = None, kind: str = "mean", alternative: str = "two-sided", margin: float = 0.0,
+           confidence: float = 0.95, correction: str | None = None, monte_carlo: int | None = None,
+           seed: Seed = None, adjust: str | None = "holm", nulls: str = "raise", filter: Filter = None,
+           batch_size: int | None = None, expected_split: Mapping[Any, float] | Sequence[float] | None = None,
+           progress: bool | None = None, engine: str | None = None, backend: str = "auto",
+           covariate: str | Sequence[str] | None = None, denominator: str | None = None, variance="welch"
+           ) -> ABTestReport:
     """G-test on ``outcome`` and z-test on ``value`` in one pass over ``data``.
 
     Parameters
@@ -1331,7 +1356,8 @@ def abtest(data, *, group, outcome=None, value=None, by=None, control=None, kind
     return _run(st, data, engine).finalize()
 
 
-def g_test_counts(observed, *, correction=None, monte_carlo=None, seed=None, backend="auto") -> GTestResult:
+def g_test_counts(observed: ArrayLike, *, correction: str | None = None, monte_carlo: int | None = None,
+                  seed: Seed = None, backend: str = "auto") -> GTestResult:
     """G-test of independence on a table of counts, or on a stack of tables ``(..., R, C)``.
 
     A single table with an all-zero row or column raises (its expected counts

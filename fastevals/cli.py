@@ -40,6 +40,7 @@ def _clean(obj):
 
 
 def print_json(obj) -> None:
+    """Print ``obj`` as indented JSON (NumPy scalars and arrays, NaN and inf made plain)."""
     print(json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2))
 
 
@@ -48,7 +49,7 @@ def print_table(rows: list[dict], columns: list[str], *, stream=None) -> None:
     from .results import fmt
 
     stream = stream or sys.stdout
-    cells = [[fmt(r.get(c)) if not isinstance(r.get(c), str) else r.get(c) for c in columns] for r in rows]
+    cells = [[v if isinstance(v := r.get(c), str) else fmt(v) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[k]) for row in cells)) if cells else len(c) for k, c in enumerate(columns)]
     stream.write("  ".join(c.rjust(w) for c, w in zip(columns, widths)) + "\n")
     stream.write("  ".join("-" * w for w in widths) + "\n")
@@ -174,6 +175,7 @@ def _run_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fastevals`` argument parser, with every subcommand's plugin registered."""
     from . import __version__
     from ._cli_dask import add_dask_options
 
@@ -263,7 +265,8 @@ def cli_hints(message: str, flags: set[str]) -> str:
 
 class _ErrorLines:
     """stderr while a subcommand runs: its own ``fastevals <command>: error: ...`` lines get the
-    flags in their hints too (plugin subcommands print some errors themselves)."""
+    flags in their hints too (plugin subcommands print some errors themselves).
+    """
 
     def __init__(self, stream, flags: set[str]):
         self._stream, self._flags = stream, flags

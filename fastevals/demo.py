@@ -21,7 +21,8 @@ DEVICES = ["ios", "android", "desktop"]
 
 def make_experiment(n_rows: int = 3_000_000, *, seed: int = 2026) -> pa.Table:
     """The demo experiment log as an Arrow table (columns: user_id, variant, country, device,
-    converted, revenue)."""
+    converted, revenue).
+    """
     rng = np.random.default_rng(seed)
     n_users = max(1, n_rows // 3)
     user = rng.integers(0, n_users, n_rows)

@@ -27,8 +27,13 @@ Example
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = [
     "Metric", "SumMetric", "SortedMetric", "Comparison",
@@ -48,6 +53,7 @@ class Metric:
     name: str
 
     def leaves(self) -> list[Metric]:
+        """The distinct leaf metrics (the ones with their own sums), in first-use order."""
         return [self]
 
     def columns(self) -> dict[str, tuple[str, str]]:
@@ -79,7 +85,7 @@ def _rebuild(factory: str, args: tuple, kwargs: dict) -> Metric:
     return globals()[factory](*args, **kwargs)
 
 
-def to_spec(metric: Metric):
+def to_spec(metric: Metric) -> dict[str, Any]:
     """A metric as plain data (what a state's bytes store): the call that made it, or a comparison tree."""
     if isinstance(metric, Comparison):
         return {"op": metric.op, "left": to_spec(metric.left), "right": to_spec(metric.right)}
@@ -91,7 +97,7 @@ def to_spec(metric: Metric):
     return {"factory": factory, "args": list(args), "kwargs": dict(kwargs)}
 
 
-def from_spec(spec) -> Metric:
+def from_spec(spec: Mapping[str, Any]) -> Metric:
     """The metric of :func:`to_spec`'s data."""
     if "op" in spec:
         return Comparison(from_spec(spec["left"]), from_spec(spec["right"]), spec["op"])
@@ -121,6 +127,7 @@ class Comparison(Metric):
         self.name = f"{left.name} {op} {right.name}"
 
     def leaves(self) -> list[Metric]:
+        """The distinct leaf metrics (the ones with their own sums), in first-use order."""
         out: list[Metric] = []
         for leaf in self.left.leaves() + self.right.leaves():
             if all(leaf is not o for o in out):
@@ -128,11 +135,13 @@ class Comparison(Metric):
         return out
 
     def columns(self):
+        """The columns read, as :meth:`Metric.columns`."""
         cols = dict(self.left.columns())
         cols.update(self.right.columns())
         return cols
 
     def combine(self, values):
+        """The comparison of the two sides' values (``left - right`` or ``left / right``)."""
         a = self.left.combine(values)
         b = self.right.combine(values)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -158,6 +167,7 @@ class SumMetric(Metric):
         self._prepare = prepare
 
     def columns(self):
+        """The columns read, as :meth:`Metric.columns`."""
         return dict(self._cols)
 
     def prepare(self, cols, ctx: dict) -> None:
@@ -166,6 +176,7 @@ class SumMetric(Metric):
             self._prepare(cols, ctx)
 
     def features(self, cols, ctx) -> np.ndarray:
+        """The per-row features summed by the kernel, ``(n, n_features)``."""
         return self._features(cols, ctx)
 
     def rebase(self, S: np.ndarray, n: np.ndarray, ctx_from: dict, ctx_to: dict) -> np.ndarray:
@@ -180,6 +191,7 @@ class SumMetric(Metric):
         return self._rebase(np.asarray(S, dtype=np.float64), np.asarray(n, dtype=np.float64), ctx_from, ctx_to)
 
     def stat(self, S: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """The statistic from the weighted feature sums ``S`` and weight totals ``n``."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self._stat(np.asarray(S, dtype=np.float64), np.asarray(n, dtype=np.float64))
 
@@ -197,6 +209,7 @@ class SortedMetric(Metric):
         self.label, self.score, self.value, self.q = label, score, value, q
 
     def columns(self):
+        """The columns read, as :meth:`Metric.columns`."""
         return dict(self._cols)
 
 
@@ -355,21 +368,21 @@ def _confusion(name, y, p, pos_label, parts, stat):
 
 
 @_recorded
-def precision(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
+def precision(y_true: str, y_pred: str, *, pos_label: Any = 1) -> SumMetric:
     """TP / (TP + FP) for the class ``pos_label`` (as ``sklearn.metrics.precision_score``)."""
     y, p, _ = _pair_cols(y_true, y_pred)
     return _confusion(f"precision({y}, {p})", y, p, pos_label, ["tp", "pp"], lambda S, n: S[..., 0] / S[..., 1])
 
 
 @_recorded
-def recall(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
+def recall(y_true: str, y_pred: str, *, pos_label: Any = 1) -> SumMetric:
     """TP / (TP + FN) for the class ``pos_label`` (as ``sklearn.metrics.recall_score``)."""
     y, p, _ = _pair_cols(y_true, y_pred)
     return _confusion(f"recall({y}, {p})", y, p, pos_label, ["tp", "pos"], lambda S, n: S[..., 0] / S[..., 1])
 
 
 @_recorded
-def f1(y_true: str, y_pred: str, *, pos_label=1) -> SumMetric:
+def f1(y_true: str, y_pred: str, *, pos_label: Any = 1) -> SumMetric:
     """2 TP / (2 TP + FP + FN) for the class ``pos_label`` (as ``sklearn.metrics.f1_score``)."""
     y, p, _ = _pair_cols(y_true, y_pred)
     return _confusion(f"f1({y}, {p})", y, p, pos_label, ["tp", "pp", "pos"],

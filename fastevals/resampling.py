@@ -17,7 +17,7 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +30,14 @@ from ._config import MAX_RESAMPLES, PARALLEL_MIN_ROWS
 from ._fold import fold
 from ._protocol import ConfidenceInterval, Result, State, fmt, plain, result_dataclass
 from ._validation import as_column_list, check_choice, check_int, check_nulls, check_probability, check_seed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike
+
+    from ._typing import Columns, Data, Filter, Seed
+    from .metrics import Metric
 
 __all__ = [
     "bootstrap", "BootstrapResult", "BootstrapState", "BootstrapTable", "ConfidenceInterval", "error_rate_interval",
@@ -111,7 +119,8 @@ class BootstrapResult(Result):
 class BootstrapTable(Result):
     """Several intervals (several metrics, segments or groups): one row each in ``table``
     (``metric``, ``segment``, ``group``, ``comparison``, ``estimate``, ``low``, ``high``,
-    ``standard_error``, ``n``); ``results`` holds each :class:`BootstrapResult`."""
+    ``standard_error``, ``n``); ``results`` holds each :class:`BootstrapResult`.
+    """
 
     table: pa.Table
     results: tuple
@@ -151,7 +160,7 @@ class BootstrapTable(Result):
 
 
 def poisson_weights(n_rows: int | None = None, n_resamples: int = 1, seed: int = 0, *, start: int = 0,
-                    keys=None, first_replicate: int = 0) -> np.ndarray:
+                    keys: ArrayLike | None = None, first_replicate: int = 0) -> np.ndarray:
     """The engine's Poisson(1) weights ``w[b, i]`` as a (n_resamples, rows) uint8 matrix.
 
     Rows ``start .. start + n_rows - 1`` (global row indices), or cluster ``keys``
@@ -206,11 +215,13 @@ def _cluster_keys(arr) -> np.ndarray:
 
 
 class ProportionInterval(NamedTuple):
+    """An interval ``(low, high)`` for a proportion (see :func:`error_rate_interval`)."""
+
     low: float
     high: float
 
 
-def error_rate_interval(errors: int, n: int, confidence: float = 0.95, method: str = "normal"):
+def error_rate_interval(errors: int, n: int, confidence: float = 0.95, method: str = "normal") -> ProportionInterval:
     """Confidence interval for an error rate ``errors / n`` measured on a test set of ``n`` examples.
 
     ``method="normal"``: ``err +- z sqrt(err (1 - err) / n)`` (z = 2.58 for 99%), clipped to [0, 1];
@@ -251,7 +262,8 @@ def error_rate_interval(errors: int, n: int, confidence: float = 0.95, method: s
 
 class DegenerateBootstrapWarning(UserWarning):
     """The metric was undefined on the data or on some replicates (one class for AUC, a zero
-    denominator, constant data for BCa): the interval is missing or built from fewer replicates."""
+    denominator, constant data for BCa): the interval is missing or built from fewer replicates.
+    """
 
 
 def _interval(dist, estimate, confidence, method, accel):
@@ -492,9 +504,11 @@ class BootstrapState(State, kind="bootstrap"):
 
     row_keys = "used"  # a row's weight is keyed by its place among the rows used (after drops)
 
-    def __init__(self, metric, *, n_resamples: int = 2000, confidence: float = 0.95, method: str = "percentile",
-                 seed=None, cluster=None, by=None, group=None, control=None, comparison: str = "difference",
-                 resampling: str = "poisson", nulls: str = "raise", filter=None, batch_size=None, progress=None,
+    def __init__(self, metric: Metric | Sequence[Metric], *, n_resamples: int = 2000, confidence: float = 0.95,
+                 method: str = "percentile", seed: Seed = None, cluster: str | None = None,
+                 by: Columns | None = None, group: str | None = None, control: str | None = None,
+                 comparison: str = "difference", resampling: str = "poisson", nulls: str = "raise",
+                 filter: Filter = None, batch_size: int | None = None, progress: bool | None = None,
                  backend: str = "auto"):
         State.__init__(self, nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
         self._setup(_bootstrap_iv(metric, n_resamples, confidence, method, seed, cluster, by, group, control,
@@ -627,7 +641,8 @@ class BootstrapState(State, kind="bootstrap"):
 
     def _on_gpu(self, n: int) -> bool:
         """Whether the per-row work runs on the GPU: decided once per state (``backend``), on the
-        first batch (or the whole table's rows when known), and recorded in ``backend_used``."""
+        first batch (or the whole table's rows when known), and recorded in ``backend_used``.
+        """
         if self.backend_used is None:
             from ._cuda.backend import resolve_backend
 
@@ -1282,10 +1297,12 @@ def _sorted_jackknife(lf, cols, cc, C):
 # public entry point
 
 
-def bootstrap(data, metric, *, n_resamples: int = 2000, confidence: float = 0.95, method: str = "percentile",
-              seed=None, cluster=None, by=None, group=None, control=None, comparison: str = "difference",
-              resampling: str = "poisson", nulls: str = "raise", filter=None, batch_size=None,
-              progress=None, engine=None, backend: str = "auto"):
+def bootstrap(data: Data, metric: Metric | Sequence[Metric], *, n_resamples: int = 2000, confidence: float = 0.95,
+              method: str = "percentile", seed: Seed = None, cluster: str | None = None,
+              by: Columns | None = None, group: str | None = None, control: str | None = None,
+              comparison: str = "difference", resampling: str = "poisson", nulls: str = "raise",
+              filter: Filter = None, batch_size: int | None = None, progress: bool | None = None,
+              engine: str | None = None, backend: str = "auto") -> BootstrapResult | BootstrapTable:
     """Bootstrap confidence interval(s) of evaluation metrics, in one pass over the data.
 
     Parameters

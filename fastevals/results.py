@@ -26,7 +26,8 @@ SRM_SHOWN_GROUPS = 5
 
 class SampleRatioMismatchWarning(UserWarning):
     """The group sizes do not match the expected split: the experiment's
-    assignment or logging is probably broken, and its results are suspect."""
+    assignment or logging is probably broken, and its results are suspect.
+    """
 
 
 def _label(x) -> str:

@@ -13,6 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+# the default run collects doctests (--doctest-modules, for the package's Examples); this file is
+# a plugin, not a module of doctests: collecting it again as one clashes with benchmarks/conftest.py
+# (two modules named `conftest`)
+collect_ignore = ["conftest.py"]
+
 
 def _write_parts(table, folder, k: int, seed: int) -> None:
     """``table`` as ``k`` Parquet files of uneven sizes in ``folder`` (created), in row order."""

@@ -119,21 +119,30 @@ def test_bootstrap_errors_on_dask(client, folders):
 
 @pytest.mark.parametrize("k", PARTITIONS)
 def test_bandit_update_on_dask_equals_in_process(client, table, folders, k):
-    got = fastevals.UCB1(4).update(dd.read_parquet(folders[k]), arm="bandit_arm", reward="reward")
-    ref = fastevals.UCB1(4).update(table, arm="bandit_arm", reward="reward")
+    from fastevals._fold import fold
+
+    def fresh():
+        return fastevals.UCB1(4, arm="bandit_arm", reward="reward")
+
+    got = fold(fresh(), dd.read_parquet(folders[k]))
+    ref = fresh().update(table)
     np.testing.assert_array_equal(got.state.pulls, ref.state.pulls)
     np.testing.assert_allclose(got.state.reward_sums, ref.state.reward_sums, rtol=1e-12)
-    # merged into a policy that already has plays: adds to them
-    twice = fastevals.UCB1(4).update(table, arm="bandit_arm", reward="reward")
-    twice.update(str(folders[k] / "*.parquet"), arm="bandit_arm", reward="reward", engine="dask")
+    # merged into a policy that already has plays: adds to them (a new state; neither side changes)
+    on_dask = fold(fresh(), str(folders[k] / "*.parquet"), engine="dask")
+    twice = ref.merge(on_dask)
     np.testing.assert_array_equal(twice.state.pulls, 2 * ref.state.pulls)
+    np.testing.assert_array_equal(on_dask.state.pulls, ref.state.pulls)
 
 
 def test_bandit_engine_errors(client, folders):
-    with pytest.raises(ValueError, match="engine='dask'"):
-        fastevals.UCB1(2).update(np.array([0, 1]), np.array([1.0, 0.0]), engine="dask")
+    from fastevals._fold import fold
+
+    played = fastevals.UCB1(2, arm="bandit_arm", reward="reward").update(np.array([0, 1]), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="fresh state"):
+        fold(played, str(folders[1]), engine="dask")
     with pytest.raises(ValueError, match="`engine`"):
-        fastevals.UCB1(2).update(str(folders[1]), engine="spark")
+        fold(fastevals.UCB1(2, arm="bandit_arm", reward="reward"), str(folders[1]), engine="spark")
 
 
 def test_cli_bootstrap_on_the_cluster(client, table, folders, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +37,11 @@ from .state import (
     _Policy,
     _readonly,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .._typing import Data, Filter, Seed
 
 # ----------------------------------------------------------------------------------------------------
 # replay
@@ -203,9 +209,10 @@ class _ReplayState(State):
             table=table)
 
 
-def replay(data, policy, *, arm: str = "arm", reward: str = "reward", propensity: str | None = None,
-           update_every: int = 1, confidence: float = 0.95, seed=None, nulls: str = "raise", filter=None,
-           batch_size: int | None = None, progress=None, engine=None, backend: str = "auto") -> ReplayResult:
+def replay(data: Data, policy: State | str, *, arm: str = "arm", reward: str = "reward", propensity: str | None = None,
+           update_every: int = 1, confidence: float = 0.95, seed: Seed = None, nulls: str = "raise",
+           filter: Filter = None, batch_size: int | None = None, progress: bool | None = None,
+           engine: str | None = None, backend: str = "auto") -> ReplayResult:
     """Evaluate a bandit policy offline on a logged stream (Li, Chu, Langford & Wang 2011).
 
     The log is read in its order. At each event the policy picks an arm; the
@@ -321,9 +328,10 @@ def replay(data, policy, *, arm: str = "arm", reward: str = "reward", propensity
 # simulation
 
 
-def simulate(policy, arm_means, *, n_steps: int, n_runs: int = 1000, seed=None, rewards: str = "bernoulli",
-             concentration: float = 10.0, curve_points: int = 1000, confidence: float = 0.95, band: float = 0.9,
-             backend: str = "auto") -> SimulationResult:
+def simulate(policy: State | str, arm_means: Sequence[float], *, n_steps: int, n_runs: int = 1000,
+             seed: Seed = None, rewards: str = "bernoulli", concentration: float = 10.0,
+             curve_points: int = 1000, confidence: float = 0.95, band: float = 0.9, backend: str = "auto"
+             ) -> SimulationResult:
     """Simulate many independent runs of a bandit policy, in parallel.
 
     Parameters

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +16,12 @@ from .._protocol import LABEL, NUMERIC, State, state_from_bytes
 from .._validation import check_choice, check_int, check_probability, check_seed
 from ._math import _derive_seed
 from .result import ArmState
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .._typing import Filter, Seed
 
 
 def _kernels():
@@ -541,9 +548,9 @@ class ThompsonSampling(_Policy, kind="bandit_thompson"):
     name = "thompson"
     _kind = 2
 
-    def __init__(self, n_arms: int, *, arm_labels=None, prior=(1.0, 1.0), seed=None, arm: str = "arm",
-                 reward: str = "reward", nulls: str = "raise", filter=None, batch_size: int | None = None,
-                 progress=None):
+    def __init__(self, n_arms: int, *, arm_labels: Sequence[Any] | None = None, prior: tuple[float, float] = (1.0, 1.0),
+                 seed: Seed = None, arm: str = "arm", reward: str = "reward", nulls: str = "raise",
+                 filter: Filter = None, batch_size: int | None = None, progress: bool | None = None):
         super().__init__(n_arms, arm_labels=arm_labels, arm=arm, reward=reward, nulls=nulls, filter=filter,
                          batch_size=batch_size, progress=progress)
         if not (isinstance(prior, (tuple, list)) and len(prior) == 2):
@@ -589,9 +596,9 @@ class EpsilonGreedy(_Policy, kind="bandit_epsilon_greedy"):
     name = "epsilon-greedy"
     _kind = 3
 
-    def __init__(self, n_arms: int, *, epsilon: float = 0.1, arm_labels=None, seed=None, arm: str = "arm",
-                 reward: str = "reward", nulls: str = "raise", filter=None, batch_size: int | None = None,
-                 progress=None):
+    def __init__(self, n_arms: int, *, epsilon: float = 0.1, arm_labels: Sequence[Any] | None = None,
+                 seed: Seed = None, arm: str = "arm", reward: str = "reward", nulls: str = "raise",
+                 filter: Filter = None, batch_size: int | None = None, progress: bool | None = None):
         super().__init__(n_arms, arm_labels=arm_labels, arm=arm, reward=reward, nulls=nulls, filter=filter,
                          batch_size=batch_size, progress=progress)
         self.epsilon = check_probability("epsilon", epsilon, open_interval=False)
@@ -612,7 +619,7 @@ _POLICY_ALIASES = {
 }
 
 
-def policy_from_bytes(data: bytes):
+def policy_from_bytes(data: bytes) -> State:
     """Rebuild any bandit policy from its ``to_bytes()`` (``fastevals.state_from_bytes`` for policies).
 
     Parameters

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pyarrow as pa
 
@@ -11,6 +13,9 @@ from .._validation import check_choice
 from ._math import _QuantilePlan
 from .result import CalibrationResult
 from .state import _STRATEGIES, CalibrationState, _in_memory_table, _QuantileCounts, _QuantileValues
+
+if TYPE_CHECKING:
+    from .._typing import Columns, Data, Filter, Seed
 
 # ----------------------------------------------------------------------------------------------------
 # public entry point
@@ -29,10 +34,11 @@ def _schema_of(data, engine, filter, batch_size, hint) -> tuple[pa.Schema, bool]
     return source.schema, source.rescannable
 
 
-def calibration(data, *, prob, label, n_bins: int = 15, strategy="uniform", weights=None,
-                multiclass: str = "top-label", by=None, n_resamples: int = 0, confidence: float = 0.95, seed=None,
-                nulls: str = "raise", filter=None, batch_size: int | None = None, progress=None,
-                check_rows: bool = True, engine=None, backend: str = "auto") -> CalibrationResult:
+def calibration(data: Data, *, prob: str, label: str, n_bins: int = 15, strategy: str = "uniform",
+                weights: str | None = None, multiclass: str = "top-label", by: Columns | None = None,
+                n_resamples: int = 0, confidence: float = 0.95, seed: Seed = None, nulls: str = "raise",
+                filter: Filter = None, batch_size: int | None = None, progress: bool | None = None,
+                check_rows: bool = True, engine: str | None = None, backend: str = "auto") -> CalibrationResult:
     """Reliability curve, calibration errors and Brier decomposition.
 
     Parameters
@@ -125,7 +131,7 @@ def calibration(data, *, prob, label, n_bins: int = 15, strategy="uniform", weig
     >>> bool(res.ece < 0.03)
     True
     """
-    options = dict(prob=prob, label=label, n_bins=n_bins, strategy=strategy, weights=weights,
+    options: dict[str, Any] = dict(prob=prob, label=label, n_bins=n_bins, strategy=strategy, weights=weights,
                    multiclass=multiclass, by=by, n_resamples=n_resamples, confidence=confidence, seed=seed,
                    check_rows=check_rows, backend=backend, nulls=nulls, filter=filter, batch_size=batch_size,
                    progress=progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,11 @@ from ._math import (
     uniform_edges,
 )
 from .result import BrierDecomposition, CalibrationResult
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .._typing import Columns, Filter, Seed
 
 _STRATEGIES = ("uniform", "quantile")
 _MULTICLASS = ("top-label", "classwise")
@@ -181,10 +187,11 @@ class CalibrationState(State, kind="calibration"):
     (1000, True)
     """
 
-    def __init__(self, *, prob, label, n_bins: int = 15, strategy="uniform", weights=None,
-                 multiclass: str = "top-label", by=None, n_resamples: int = 0, confidence: float = 0.95, seed=None,
-                 check_rows: bool = True, backend: str = "auto", quantile_edges=None, nulls: str = "raise",
-                 filter=None, batch_size: int | None = None, progress=None):
+    def __init__(self, *, prob: str, label: str, n_bins: int = 15, strategy: str = "uniform",
+                 weights: str | None = None, multiclass: str = "top-label", by: Columns | None = None,
+                 n_resamples: int = 0, confidence: float = 0.95, seed: Seed = None, check_rows: bool = True,
+                 backend: str = "auto", quantile_edges: ArrayLike | None = None, nulls: str = "raise",
+                 filter: Filter = None, batch_size: int | None = None, progress: bool | None = None):
         super().__init__(nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
         self._prob_cols = _prob_columns(prob)
         self.prob = prob if isinstance(prob, str) else list(self._prob_cols)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,6 +14,11 @@ from .._validation import as_column_list, check_choice
 from ._math import mcnemar_pvalues
 from .result import CompareModelsResult, McNemarResult
 from .state import CompareModelsState
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .._typing import Data, Filter, Seed
 
 
 def _pivot_long(data, *, model, score, item, label, cluster, filter, batch_size):
@@ -71,10 +78,13 @@ def _pivot_long(data, *, model, score, item, label, cluster, filter, batch_size)
     return pa.table(out), models
 
 
-def compare_models(data, *, models=None, model=None, score=None, label=None, item=None, cluster=None,
-                   metric="mean", test="paired", confidence=0.95, n_resamples=1000, seed=None, adjust="holm",
-                   higher_is_better=None, nulls="raise", filter=None, batch_size=None, progress=None,
-                   engine=None, backend="auto") -> CompareModelsResult:
+def compare_models(data: Data, *, models: Sequence[str] | None = None, model: str | None = None,
+                   score: str | None = None, label: str | None = None, item: str | None = None,
+                   cluster: str | None = None, metric: str = "mean", test: str = "paired", confidence: float = 0.95,
+                   n_resamples: int = 1000, seed: Seed = None, adjust: str = "holm",
+                   higher_is_better: bool | None = None, nulls: str = "raise", filter: Filter = None,
+                   batch_size: int | None = None, progress: bool | None = None, engine: str | None = None,
+                   backend: str = "auto") -> CompareModelsResult:
     """Compare K models evaluated on the same items: metrics with intervals, paired differences, tests, ranks.
 
     Every model is scored on the same items, so differences are **paired**: the
@@ -178,9 +188,10 @@ def compare_models(data, *, models=None, model=None, score=None, label=None, ite
     return state.finalize()
 
 
-def mcnemar(data, *, models, label=None, method="exact", nulls="raise", filter=None, batch_size=None,
-            progress=None, engine=None) -> McNemarResult:
-    """McNemar's test: do two models' correct/incorrect outcomes on the same items differ?
+def mcnemar(data: Data, *, models: Sequence[str], label: str | None = None, method: str = "exact", nulls: str = "raise",
+            filter: Filter = None, batch_size: int | None = None, progress: bool | None = None,
+            engine: str | None = None) -> McNemarResult:
+    """McNemar's test: whether two models' correct/incorrect outcomes on the same items differ.
 
     Only the discordant items count: ``n_a_only`` (a right, b wrong) and
     ``n_b_only``.  Under the null each is Binomial(``n_a_only + n_b_only``, 1/2).

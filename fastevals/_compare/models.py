@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +22,12 @@ from .._validation import check_choice, check_int, check_probability, check_seed
 from ._math import percentile_interval
 from .result import BootstrapModelsResult
 from .state import DEFAULT_SEED
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from .._typing import Seed
 
 _METRICS = ("rmse", "mse", "mae", "r2", "accuracy")
 
@@ -57,9 +64,10 @@ def _as_2d(name: str, X) -> np.ndarray:
     return X
 
 
-def bootstrap_models(estimator, X, y, *, n_resamples=100, metric="rmse", X_eval=None, y_eval=None,
-                     X_predict=None, confidence=0.95, seed=None, n_jobs=None,
-                     prefer="threads") -> BootstrapModelsResult:
+def bootstrap_models(estimator: Any, X: Any, y: Any, *, n_resamples: int = 100,
+                     metric: str | Callable[..., float] = "rmse", X_eval: Any | None = None, y_eval: Any | None = None,
+                     X_predict: Any | None = None, confidence: float = 0.95, seed: Seed = None,
+                     n_jobs: int | None = None, prefer: str = "threads") -> BootstrapModelsResult:
     """Refit a scikit-learn-compatible estimator on bootstrap samples: the metric's interval and prediction intervals.
 
     The seed's technique 2 (interval of a metric from models trained on

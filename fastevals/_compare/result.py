@@ -1,5 +1,6 @@
 """Results of model comparison: :class:`CompareModelsResult`, :class:`McNemarResult`,
-:class:`BootstrapModelsResult`."""
+:class:`BootstrapModelsResult`.
+"""
 
 from __future__ import annotations
 
@@ -134,6 +135,7 @@ class CompareModelsResult(Result):
         if k == 2:
             a, b = self.models
             ci = self.confidence_interval
+            assert ci is not None  # set whenever there are one or two models
             lines.append(f"{self.metric}({a}) - {self.metric}({b}) = {fmt(self.estimate)}  "
                          f"{ci.confidence:.0%} CI {fmt(ci)}  SE {fmt(self.standard_error)}  "
                          f"p = {fmt(self.pvalue)}  (minimum detectable difference {fmt(self.mdd)})")
@@ -144,6 +146,7 @@ class CompareModelsResult(Result):
                                                                   "p_best"]))
         else:
             ci = self.confidence_interval
+            assert ci is not None  # set whenever there are one or two models
             lines.append(f"{self.metric}({self.models[0]}) = {fmt(self.estimate)}  "
                          f"{ci.confidence:.0%} CI {fmt(ci)}  SE {fmt(self.standard_error)}")
         return lines

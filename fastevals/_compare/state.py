@@ -20,6 +20,8 @@ features of the ``K`` models:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 
@@ -27,6 +29,11 @@ from .. import _source as src
 from .._config import MAX_RESAMPLES, PARALLEL_MIN_ROWS
 from .._protocol import LABEL, NUMERIC, RowIds, State
 from .._validation import as_column_list, check_choice, check_int, check_probability, check_seed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .._typing import Filter, Seed
 
 METRICS = ("mean", "accuracy", "mse", "rmse", "mae", "f1", "auc")
 #: metrics where a larger value is better (the ranking's direction)
@@ -117,10 +124,25 @@ class CompareModelsState(State, kind="compare"):
     3
     """
 
-    def __init__(self, *, models=None, model=None, score=None, label=None, item=None, cluster=None,
-                 metric="mean", test="paired", confidence=0.95, n_resamples=1000, seed=None, adjust="holm",
-                 higher_is_better=None, nulls="raise", filter=None, batch_size=None, progress=None,
-                 engine=None, backend="auto"):
+    # the validated options (compare_iv), set from a dict in __init__
+    models: list[str]
+    label: str | None
+    item: str | None
+    cluster: str | None
+    metric: str
+    test: str
+    confidence: float
+    n_resamples: int
+    seed: int
+    adjust: str
+    higher_is_better: bool
+
+    def __init__(self, *, models: Sequence[str] | None = None, model: str | None = None, score: str | None = None,
+                 label: str | None = None, item: str | None = None, cluster: str | None = None, metric: str = "mean",
+                 test: str = "paired", confidence: float = 0.95, n_resamples: int = 1000, seed: Seed = None,
+                 adjust: str = "holm", higher_is_better: bool | None = None, nulls: str = "raise",
+                 filter: Filter = None, batch_size: int | None = None, progress: bool | None = None,
+                 engine: str | None = None, backend: str = "auto"):
         from .._fold import check_backend
 
         check_backend(backend)  # engine: how the state is folded (fastevals._fold.fold), not what it holds
@@ -186,16 +208,20 @@ class CompareModelsState(State, kind="compare"):
                 else:
                     X[:, k] = p == y
             elif self.metric in ("mse", "rmse"):
+                assert y is not None  # compare_iv: these metrics need label=
                 X[:, k] = (p - y) ** 2
             elif self.metric == "mae":
+                assert y is not None
                 X[:, k] = np.abs(p - y)
             elif self.metric == "f1":
+                assert y is not None
                 _binary(self.models[k], "models", p)
                 X[:, k] = p * y
                 X[:, K + k] = p
             else:  # auc: the scores
                 X[:, k] = p
         if self.metric in ("f1", "auc"):
+            assert self.label is not None and y is not None  # compare_iv: these metrics need label=
             _binary(self.label, "label", y)
         if self.metric == "f1":
             X[:, 2 * K] = y

@@ -51,7 +51,7 @@ def _simpson_weights(m: int, h: float) -> np.ndarray:
 
 
 def _log_upper_cross(b: float, sqrt_ik: float, sd: float, grid: np.ndarray, log_mass: np.ndarray) -> float:
-    """log P(S_k >= b sqrt(I_k), no earlier exit) from the previous look's sub-density on ``grid``."""
+    """The log P(S_k >= b sqrt(I_k), no earlier exit) from the previous look's sub-density on ``grid``."""
     return float(special.logsumexp(log_mass + special.log_ndtr((grid - b * sqrt_ik) / sd)))
 
 
@@ -101,7 +101,8 @@ def _bounds_cached(t: tuple, increments: tuple, sides: int) -> tuple:
 
 def group_sequential_z(t, alpha: float, spending: str, sides: int) -> tuple[np.ndarray, np.ndarray]:
     """Upper z boundaries at information fractions ``t`` (increasing, last <= 1) and the cumulative
-    total alpha spent (both sides) at each look."""
+    total alpha spent (both sides) at each look.
+    """
     t = np.asarray(t, dtype=np.float64)
     alpha_side = alpha / 2.0 if sides == 2 else alpha
     cum = spent_alpha(t, alpha_side, spending)
@@ -127,14 +128,15 @@ def mixture_z_boundary(var, tau2, alpha: float):
 
 
 def mixture_log_lr(z, var, tau2):
-    """log Lambda of the normal-mixture SPRT at standardized difference ``z``."""
+    """The log Lambda of the normal-mixture SPRT at standardized difference ``z``."""
     var = np.asarray(var, dtype=np.float64)
     return 0.5 * np.log(var / (var + tau2)) + 0.5 * np.asarray(z) ** 2 * tau2 / (var + tau2)
 
 
 def cs_rho2(alpha: float, tuning: float) -> float:
     """rho**2 of the asymptotic confidence sequence, chosen so it is tightest at ``tuning`` rows
-    (Waudby-Smith et al. 2023): ``(-2 log alpha + log(-2 log alpha + 1)) / tuning``."""
+    (Waudby-Smith et al. 2023): ``(-2 log alpha + log(-2 log alpha + 1)) / tuning``.
+    """
     la = -2.0 * math.log(alpha)
     return (la + math.log(la + 1.0)) / tuning
 
@@ -182,7 +184,8 @@ def power_two_sample(delta, se0, se1, alpha: float, alternative: str, margin: fl
 
 def msprt_tau2(var, n_c, n_t, tau2):
     """The mSPRT's mixing variance: ``tau2`` or, when None, 0.01 times the per-row variance that ``var``
-    implies (``var / (1/n_c + 1/n_t)``): effects of about a tenth of a standard deviation."""
+    implies (``var / (1/n_c + 1/n_t)``): effects of about a tenth of a standard deviation.
+    """
     if tau2 is not None:
         return np.broadcast_to(np.float64(tau2), np.shape(var))
     return 0.01 * np.asarray(var) / (1.0 / np.asarray(n_c, dtype=np.float64) + 1.0 / np.asarray(n_t, dtype=np.float64))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 
@@ -9,6 +11,9 @@ from .._protocol import Result, result_dataclass
 from .._special import ndtr
 from .._validation import check_choice, check_int, check_probability
 from . import _math
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _NAMES = {"obrien_fleming": "O'Brien-Fleming", "pocock": "Pocock"}
 
@@ -89,8 +94,8 @@ def _information_iv(k, information) -> np.ndarray:
     return t
 
 
-def group_sequential_bounds(k=None, alpha=0.05, spending="obrien_fleming", *, information=None,
-                            sides=2) -> GroupSequentialBounds:
+def group_sequential_bounds(k: int | None = None, alpha: float = 0.05, spending: str = "obrien_fleming", *,
+                            information: Sequence[float] | None = None, sides: int = 2) -> GroupSequentialBounds:
     """Boundaries of a group sequential test with Lan-DeMets alpha spending.
 
     The type I error spent by information fraction ``t`` is, per side with one-sided level ``a``

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 from scipy import special, stats
@@ -12,6 +14,11 @@ from .._protocol import Result, result_dataclass
 from .._validation import check_choice, check_int, check_probability, check_seed
 from . import _math
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .._typing import Seed
+
 METHODS = ("naive", "msprt", "confidence_sequence", "group_sequential")
 #: the seed used when ``seed=None`` (a simulation is reproducible by default)
 DEFAULT_SEED = 0
@@ -19,8 +26,9 @@ DEFAULT_SEED = 0
 
 def peeking_boundaries(methods, n_looks: int, n_per_look: int, alpha: float, tau2, tuning: float,
                        spending: str) -> np.ndarray:
-    """z boundaries (n_methods, n_looks) of each method at each look of the simulation (unit variance,
-    ``n_per_look`` new rows per arm per look)."""
+    """The z boundaries (n_methods, n_looks) of each method at each look of the simulation (unit variance,
+    ``n_per_look`` new rows per arm per look).
+    """
     k = np.arange(1, n_looks + 1, dtype=np.float64)
     n_arm = k * n_per_look
     var = 2.0 / n_arm
@@ -88,9 +96,10 @@ class PeekingResult(Result):
         ax.legend()
 
 
-def simulate_peeking(n_experiments=10_000, n_looks=100, n_per_look=100, *, alpha=0.05, effect=0.0,
-                     methods=METHODS, tau2=None, tuning=5000.0, spending="obrien_fleming", seed=None,
-                     confidence=0.95, backend="auto") -> PeekingResult:
+def simulate_peeking(n_experiments: int = 10_000, n_looks: int = 100, n_per_look: int = 100, *, alpha: float = 0.05,
+                     effect: float = 0.0, methods: Sequence[str] = METHODS, tau2: float | None = None,
+                     tuning: float = 5000.0, spending: str = "obrien_fleming", seed: Seed = None,
+                     confidence: float = 0.95, backend: str = "auto") -> PeekingResult:
     """Simulate experiments that are looked at after every batch of rows; count each method's rejections.
 
     Each experiment has two arms with ``N(0, 1)`` rows (the treatment: ``N(effect, 1)``); after each

@@ -186,7 +186,7 @@ class PowerResult(Result):
     design_effect: float
     pooled: bool
     notes: tuple
-    _design: object = None
+    _design: _Design | None = None
 
     def _field_names(self):
         return [n for n in Result._field_names(self) if n != "_design"]
@@ -200,6 +200,7 @@ class PowerResult(Result):
                 f"effect: {fmt(self.effect)} (standard error {fmt(self.standard_error)})"]
 
     def _plot(self, ax) -> None:
+        assert self._design is not None  # power() always sets it
         _plot_power_curve(ax, self._design, self.n_per_group)
         ax.set_title(self._title())
 
@@ -244,7 +245,7 @@ class SampleSizeResult(Result):
     design_effect: float
     pooled: bool
     notes: tuple
-    _design: object = None
+    _design: _Design | None = None
 
     def _field_names(self):
         return [n for n in Result._field_names(self) if n != "_design"]
@@ -262,6 +263,7 @@ class SampleSizeResult(Result):
         return lines
 
     def _plot(self, ax) -> None:
+        assert self._design is not None  # sample_size() always sets it
         _plot_power_curve(ax, self._design, self.n_exact, self.target_power)
         ax.set_title(self._title())
 
@@ -305,9 +307,10 @@ _DOC_DESIGN = """
 """
 
 
-def power(n_per_group, *, effect=None, baseline=None, lift=None, relative=False, metric="mean", sd=None,
-          variance=None, alpha=0.05, alternative="two-sided", margin=0.0, ratio=1.0, variance_reduction=0.0,
-          design_effect=1.0, pooled=None) -> PowerResult:
+def power(n_per_group: float, *, effect: float | None = None, baseline: float | None = None, lift: float | None = None,
+          relative: bool = False, metric="mean", sd: float | None = None, variance: float | None = None,
+          alpha: float = 0.05, alternative: str = "two-sided", margin: float = 0.0, ratio: float = 1.0,
+          variance_reduction: float = 0.0, design_effect: float = 1.0, pooled: bool | None = None) -> PowerResult:
     """Power of a two-group z-test with ``n_per_group`` control units and ``ratio * n_per_group`` treated.
 
     Normal approximation: the difference of means is ``N(effect, se1**2)`` with
@@ -351,9 +354,11 @@ def power(n_per_group, *, effect=None, baseline=None, lift=None, relative=False,
                        **design.settings())
 
 
-def sample_size(*, effect=None, baseline=None, lift=None, relative=False, metric="mean", sd=None, variance=None,
-                power=0.8, alpha=0.05, alternative="two-sided", margin=0.0, ratio=1.0, variance_reduction=0.0,
-                design_effect=1.0, pooled=None) -> SampleSizeResult:
+def sample_size(*, effect: float | None = None, baseline: float | None = None, lift: float | None = None,
+                relative: bool = False, metric="mean", sd: float | None = None, variance: float | None = None,
+                power: float = 0.8, alpha: float = 0.05, alternative: str = "two-sided", margin: float = 0.0,
+                ratio: float = 1.0, variance_reduction: float = 0.0, design_effect: float = 1.0,
+                pooled: bool | None = None) -> SampleSizeResult:
     """Units per group for a two-group z-test to reach ``power`` (the inverse of :func:`power`).
 
     The control-group size ``n_exact`` solves ``power(n_exact) == power`` (Brent's method to 1e-12
@@ -416,5 +421,7 @@ def sample_size(*, effect=None, baseline=None, lift=None, relative=False, metric
                             **design.settings())
 
 
-power.__doc__ = power.__doc__.replace("    {design}\n", _DOC_DESIGN.lstrip("\n"))
-sample_size.__doc__ = sample_size.__doc__.replace("    {design}\n", _DOC_DESIGN.lstrip("\n"))
+# the shared design parameters, written once (docstrings are None under python -OO)
+if power.__doc__ and sample_size.__doc__:
+    power.__doc__ = power.__doc__.replace("    {design}\n", _DOC_DESIGN.lstrip("\n"))
+    sample_size.__doc__ = sample_size.__doc__.replace("    {design}\n", _DOC_DESIGN.lstrip("\n"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +17,9 @@ from .._protocol import ANY, LABEL, NUMERIC, ConfidenceInterval, Result, State, 
 from .._special import ndtr
 from .._validation import as_column_list, check_choice, check_probability
 from . import _math
+
+if TYPE_CHECKING:
+    from .._typing import Data, Filter
 
 SEQUENTIAL_METHODS = ("msprt", "confidence_sequence", "group_sequential")
 _METHOD_TEXT = {"msprt": "mixture SPRT", "confidence_sequence": "asymptotic confidence sequence",
@@ -85,9 +89,11 @@ class SequentialState(State, kind="sequential"):
     (5, False)
     """
 
-    def __init__(self, *, group, value=None, outcome=None, control=None, time="day", method="msprt",
-                 alpha=0.05, tau2=None, tuning=5000.0, spending="obrien_fleming", max_n=None,
-                 nulls="raise", filter=None, batch_size=None, progress=None):
+    def __init__(self, *, group: str, value: str | None = None, outcome: str | None = None, control: str | None = None,
+                 time: str = "day", method: str = "msprt", alpha: float = 0.05, tau2: float | None = None,
+                 tuning: float = 5000.0, spending: str = "obrien_fleming", max_n: int | None = None,
+                 nulls: str = "raise", filter: Filter = None, batch_size: int | None = None,
+                 progress: bool | None = None):
         super().__init__(nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
         self.group = _one_column("group", group)
         self.time = _one_column("time", time)
@@ -111,7 +117,7 @@ class SequentialState(State, kind="sequential"):
             raise ValueError(f"`max_n` must be an integer >= 2 (the planned rows in both groups) or None; "
                              f"got {max_n!r}")
         self.max_n = None if max_n is None else int(max_n)
-        self.times = None  # sorted distinct time values (NumPy array) once data came
+        self.times: np.ndarray | None = None  # sorted distinct time values (NumPy array) once data came
         self.groups: list = []  # sorted group labels
         self.cell_n = np.zeros((0, 0), dtype=np.int64)
         self.cell_mean = np.zeros((0, 0))
@@ -233,6 +239,7 @@ class SequentialState(State, kind="sequential"):
         if len(groups) > 2:
             raise ValueError(f"a sequential test compares two groups; column {self.group!r} has {len(groups)}: "
                              f"{groups!r} (filter the rows to the control and one treatment)")
+        assert self.times is not None  # set by the first update (check_not_empty: there was one)
         treatment = groups[1 - groups.index(control)]
         ci_, ti_ = groups.index(control), groups.index(treatment)
         # cumulative (n, mean, M2) per group over the sorted looks
@@ -456,9 +463,12 @@ class SequentialResult(Result):
         ax.legend()
 
 
-def sequential_test(data, *, group, value=None, outcome=None, control=None, time="day", method="msprt",
-                    alpha=0.05, tau2=None, tuning=5000.0, spending="obrien_fleming", max_n=None, nulls="raise",
-                    filter=None, batch_size=None, progress=None, engine=None, backend="auto") -> SequentialResult:
+def sequential_test(data: Data, *, group: str, value: str | None = None, outcome: str | None = None,
+                    control: str | None = None, time: str = "day", method: str = "msprt", alpha: float = 0.05,
+                    tau2: float | None = None, tuning: float = 5000.0, spending: str = "obrien_fleming",
+                    max_n: int | None = None, nulls: str = "raise", filter: Filter = None,
+                    batch_size: int | None = None, progress: bool | None = None, engine: str | None = None,
+                    backend: str = "auto") -> SequentialResult:
     """A two-group test that may be looked at after every day: one row per look, and where it would stop.
 
     One pass builds n / mean / M2 per (time, group) cell (the kernel of the A/B test); the cells are

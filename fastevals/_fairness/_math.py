@@ -63,7 +63,8 @@ def wilson(k, n, confidence: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _spread(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(max, min) over the last axis, ignoring NaN (groups where the rate is undefined); NaN
-    when no group has it."""
+    when no group has it.
+    """
     ok = ~np.isnan(values)
     any_ok = ok.any(axis=-1)
     hi = np.where(ok, values, -np.inf).max(axis=-1)

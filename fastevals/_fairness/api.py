@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._fold import fold
 from .result import FairnessResult
 from .state import FairnessState
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-def fairness(data, *, label, sensitive, prediction=None, score=None, threshold=0.5, thresholds=None,
-             n_resamples: int = 1000, confidence: float = 0.95, seed=None, by=None, nulls: str = "raise",
-             filter=None, batch_size=None, progress=None, engine=None, backend: str = "auto") -> FairnessResult:
+    from .._typing import Columns, Data, Filter, Seed
+
+
+def fairness(data: Data, *, label: str, sensitive: Columns, prediction: str | None = None, score: str | None = None,
+             threshold: float = 0.5, thresholds: Sequence[float] | None = None, n_resamples: int = 1000,
+             confidence: float = 0.95, seed: Seed = None, by: Columns | None = None, nulls: str = "raise",
+             filter: Filter = None, batch_size: int | None = None, progress: bool | None = None,
+             engine: str | None = None, backend: str = "auto") -> FairnessResult:
     """Fairness of binary predictions across groups, with intervals and tests.
 
     Per group of ``sensitive`` (per combination of several sensitive columns): the number of

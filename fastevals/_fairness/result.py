@@ -192,6 +192,7 @@ def build_result(st) -> FairnessResult:
     tests = fm.disparity_tests(conf)
     cis: dict[str, ConfidenceInterval | None] = dict.fromkeys(fm.DISPARITIES)
     if B:
+        assert reps_all is not None  # drawn when B > 0
         rep_d = fm.disparities(reps_all)
         for name in fm.DISPARITIES:
             lo, hi, bad = fm.percentile_interval(rep_d[name], st.confidence)
@@ -270,13 +271,14 @@ def _disparities_table(st, conf_seg, est, cis, tests, B, j) -> pa.Table:
     if st.by:
         rep_seg = fm.confusion_at(st.rep, j) if B else None  # (B, S, G, 2, 2)
         seg_est = fm.disparities(conf_seg)
-        seg_rep = fm.disparities(rep_seg) if B else None
+        seg_rep = fm.disparities(rep_seg) if rep_seg is not None else None
         for s, lab in enumerate(st.segments.labels):
             prefix = _label_columns(st.by, [lab])
             prefix = {k: v[0] for k, v in prefix.items()}
             e = {k: seg_est[k][s] for k in fm.DISPARITIES}
             c = dict.fromkeys(fm.DISPARITIES)
             if B:
+                assert seg_rep is not None  # drawn when B > 0
                 for name in fm.DISPARITIES:
                     lo, hi, _ = fm.percentile_interval(seg_rep[name][:, s], st.confidence)
                     c[name] = ConfidenceInterval(lo, hi)

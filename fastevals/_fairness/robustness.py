@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,12 @@ from .._config import PARALLEL_MIN_ROWS
 from .._protocol import Result, fmt, render_table, result_dataclass
 from .._validation import check_choice, check_int, check_probability, check_seed
 from . import _math as fm
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
+    from .._typing import Data, Seed
 
 _METHODS = {"zero": 0, "gaussian": 1}
 
@@ -230,8 +237,9 @@ def perturb(X, *, delta: float, n_perturbations: int, method: str = "zero", seed
     return out
 
 
-def robustness(predict, X, *, deltas, epsilon, n_perturbations: int = 100, method: str = "zero",
-               tolerance: float = 0.0, confidence: float = 0.95, seed=None, batch_size=None) -> RobustnessResult:
+def robustness(predict: Callable[..., Any] | Mapping[str, Callable[..., Any]], X: Data, *, deltas: Sequence[float],
+               epsilon: float, n_perturbations: int = 100, method: str = "zero", tolerance: float = 0.0,
+               confidence: float = 0.95, seed: Seed = None, batch_size: int | None = None) -> RobustnessResult:
     """Epsilon-robustness of one or several models to delta-perturbations of their inputs.
 
     For each example (row of ``X``) and each delta, ``n_perturbations`` perturbed copies are
@@ -299,7 +307,7 @@ def robustness(predict, X, *, deltas, epsilon, n_perturbations: int = 100, metho
     >>> res.table.column("nonrobust_share").to_pylist()[0]
     0.0
     """
-    (models, mat, like, deltas, epsilon, P, method, tolerance, confidence, seed,
+    (models, mat, like, deltas, epsilon, P, method, tolerance, confidence, key,
      batch_size) = _robustness_iv(predict, X, deltas, epsilon, n_perturbations, method, tolerance, confidence,
                                   seed, batch_size)
     n, F = mat.shape
@@ -314,7 +322,7 @@ def robustness(predict, X, *, deltas, epsilon, n_perturbations: int = 100, metho
     for di, delta in enumerate(deltas):
         for lo in range(0, n, per_block):
             hi = min(n, lo + per_block)
-            xp = perturb(mat[lo:hi], delta=delta, n_perturbations=P, method=method, seed=seed, first_example=lo)
+            xp = perturb(mat[lo:hi], delta=delta, n_perturbations=P, method=method, seed=key, first_example=lo)
             dist_sum[di] += np.sqrt(((xp - np.repeat(mat[lo:hi], P, axis=0)) ** 2).sum(axis=1)).sum()
             inp = like(xp)
             for mi, (name, f) in enumerate(models.items()):
@@ -326,12 +334,13 @@ def robustness(predict, X, *, deltas, epsilon, n_perturbations: int = 100, metho
                 move_sum[mi, di] += mv.sum()
                 move_max[mi, di] = max(move_max[mi, di], float(mv.max()))
     return _robustness_result(models, deltas, nonrobust, exceed, move_sum, move_max, dist_sum, n, P, epsilon,
-                              tolerance, method, confidence, seed)
+                              tolerance, method, confidence, key)
 
 
 def _paired_difference(a: np.ndarray, b: np.ndarray, confidence: float):
     """Difference of two paired proportions (share of a minus share of b) with the Agresti-Min
-    (2005) interval (Wald on the 2x2 table with 0.5 added to each cell) and McNemar's exact p."""
+    (2005) interval (Wald on the 2x2 table with 0.5 added to each cell) and McNemar's exact p.
+    """
     from scipy.stats import binomtest
 
     n = a.size

@@ -1,9 +1,11 @@
 """The fairness state: counts per (segment, group, label, prediction-or-score-bin) cell, and the
-same counts under every Poisson-bootstrap replicate."""
+same counts under every Poisson-bootstrap replicate.
+"""
 
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +14,11 @@ from .. import _source as src
 from .._config import MAX_RESAMPLES
 from .._protocol import LABEL, NUMERIC, RowIds, State
 from .._validation import as_column_list, check_int, check_probability, check_seed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .._typing import Columns, Filter, Seed
 
 
 def _sort_key(label):
@@ -89,9 +96,11 @@ class FairnessState(State, kind="fairness"):
     True
     """
 
-    def __init__(self, *, label, sensitive, prediction=None, score=None, threshold=0.5, thresholds=None,
-                 n_resamples: int = 1000, confidence: float = 0.95, seed=None, by=None, nulls: str = "raise",
-                 filter=None, batch_size=None, progress=None, backend: str = "auto"):
+    def __init__(self, *, label: str, sensitive: Columns, prediction: str | None = None, score: str | None = None,
+                 threshold: float = 0.5, thresholds: Sequence[float] | None = None, n_resamples: int = 1000,
+                 confidence: float = 0.95, seed: Seed = None, by: Columns | None = None, nulls: str = "raise",
+                 filter: Filter = None, batch_size: int | None = None, progress: bool | None = None,
+                 backend: str = "auto"):
         from .._fold import check_backend
 
         self.label = _one_column("label", label, allow_none=False)
@@ -100,7 +109,8 @@ class FairnessState(State, kind="fairness"):
         if (self.prediction is None) == (self.score is None):
             raise ValueError("give exactly one of `prediction` (a 0/1 column) and `score` (a numeric column "
                              f"thresholded at `threshold`); got prediction={prediction!r}, score={score!r}")
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not np.isfinite(threshold):
+        if (isinstance(threshold, bool) or not isinstance(threshold, (float, numbers.Real))
+                or not np.isfinite(float(threshold))):
             raise TypeError(f"`threshold` must be a finite number; got {threshold!r}")
         self.threshold = float(threshold)
         if thresholds is not None and self.score is None:
@@ -117,7 +127,7 @@ class FairnessState(State, kind="fairness"):
         self.seed = check_seed("seed", seed)
         self.backend = check_backend(backend)
         super().__init__(nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
-        self.bins = 2 if self.score is None else len(self.cuts) + 1
+        self.bins = 2 if self.cuts is None else len(self.cuts) + 1
         self.groups = src.LabelIndex()
         self.segments = src.LabelIndex()
         self.own = np.zeros((0, 0, 2, self.bins), dtype=np.int64)
@@ -230,7 +240,8 @@ class FairnessState(State, kind="fairness"):
     # -- the bootstrap: one Poisson draw per (replicate, cell) -------------------------------------
     def cell_keys(self) -> np.ndarray:
         """A 64-bit key per cell, from its labels only (segment, group, label, bin): a cell's
-        replicate counts do not depend on which other cells exist or the order they came in."""
+        replicate counts do not depend on which other cells exist or the order they came in.
+        """
         import hashlib
 
         keys = np.empty(self.own.size, dtype=np.uint64)

@@ -15,7 +15,8 @@ from .._stats import adjust_pvalues, chi2_sf, expected_counts, g_statistic
 def g_test_2x2(e1, n1, e2, n2) -> np.ndarray:
     """P-values of the G-test of independence (no correction) of the 2 x 2 tables
     ``[[e1, n1 - e1], [e2, n2 - e2]]`` (errors / correct inside and outside); 1 where no
-    difference is possible (no errors, or only errors, in both together)."""
+    difference is possible (no errors, or only errors, in both together).
+    """
     e1, n1, e2, n2 = (np.asarray(a, dtype=np.float64) for a in (e1, n1, e2, n2))
     obs = np.stack([np.stack([e1, n1 - e1], -1), np.stack([e2, n2 - e2], -1)], -2)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -46,7 +47,8 @@ def welch_z(n1, s1, q1, n2, s2, q2):
 
 def sliceline_score(size, mean_inside, mean_all, n_total, score_alpha):
     """SliceLine's score (Sagadeeva and Boehm 2021, eq. 1):
-    ``a * (mean_inside / mean_all - 1) - (1 - a) * (n_total / size - 1)``."""
+    ``a * (mean_inside / mean_all - 1) - (1 - a) * (n_total / size - 1)``.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         return score_alpha * (mean_inside / mean_all - 1.0) - (1.0 - score_alpha) * (n_total / size - 1.0)
 

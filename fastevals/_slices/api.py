@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,12 +17,21 @@ from .._validation import as_column_list, check_choice, check_int, check_probabi
 from .result import SlicedMetricsResult
 from .state import EDGE_SAMPLE_ROWS, SlicesState, quantile_edges
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
-def slices(data, *, error=None, label=None, prediction=None, loss=None, columns=None, max_order: int = 2,
-           min_size: int = 30, alpha: float = 0.05, adjust: str = "bh", n_bins: int = 10, edges=None,
-           max_levels: int = 100, score_alpha: float = 0.95, sort_by: str = "score", confidence: float = 0.95,
-           nulls: str = "raise", filter=None, batch_size=None, progress=None, engine=None,
-           backend: str = "auto"):
+    from .._typing import Columns, Data, Filter, Seed
+    from ..metrics import Metric
+    from .result import SlicesResult
+
+
+def slices(data: Data, *, error: str | None = None, label: str | None = None, prediction: str | None = None,
+           loss: str | None = None, columns: Columns | None = None, max_order: int = 2, min_size: int = 30,
+           alpha: float = 0.05, adjust: str = "bh", n_bins: int = 10,
+           edges: Mapping[str, Sequence[float]] | None = None, max_levels: int = 100, score_alpha: float = 0.95,
+           sort_by: str = "score", confidence: float = 0.95, nulls: str = "raise", filter: Filter = None,
+           batch_size: int | None = None, progress: bool | None = None, engine: str | None = None, backend: str = "auto"
+           ) -> SlicesResult:
     """Find the slices (a column value, or a conjunction of 2 or 3) where a model is significantly worse.
 
     One compiled pass counts every slice of up to ``max_order`` columns: size, sum and sum of
@@ -125,7 +136,7 @@ def slices(data, *, error=None, label=None, prediction=None, loss=None, columns=
     schema, sample = _schema_and_sampler(data, on_dask, filter, batch_size)
     state._resolve(schema)
     plan = dict(state.spec["edges"] or {})
-    todo = [c for c in state.slice_columns if c not in plan and _numeric(schema.field(c).type)]
+    todo = [c for c in state._resolved()[0] if c not in plan and _numeric(schema.field(c).type)]
     if todo and sample is not None:
         values = sample(todo)
         for c in todo:
@@ -148,7 +159,8 @@ def _numeric(t: pa.DataType) -> bool:
 
 def _schema_and_sampler(data, on_dask: bool, filter, batch_size):
     """The input's schema, and ``sample(columns) -> {column: finite float64 values of the first rows}``
-    (None for a stream that can be read only once)."""
+    (None for a stream that can be read only once).
+    """
     if on_dask and _dask.is_dask_collection(data):
         schema = pa.Schema.from_pandas(data._meta, preserve_index=False)
 
@@ -185,9 +197,11 @@ def _finite(values: dict) -> dict:
 # sliced metrics
 
 
-def sliced_metrics(data, *, metrics, by, n_resamples: int = 2000, confidence: float = 0.95, seed=None,
-                   alpha: float = 0.05, adjust: str = "holm", nulls: str = "raise", filter=None, batch_size=None,
-                   progress=None, engine=None, backend: str = "auto"):
+def sliced_metrics(data: Data, *, metrics: Metric | Sequence[Metric], by: Columns, n_resamples: int = 2000,
+                   confidence: float = 0.95, seed: Seed = None, alpha: float = 0.05, adjust: str = "holm",
+                   nulls: str = "raise", filter: Filter = None, batch_size: int | None = None,
+                   progress: bool | None = None, engine: str | None = None, backend: str = "auto"
+                   ) -> SlicedMetricsResult:
     """Every metric on every segment with a bootstrap interval, flagged where the segment differs from the rest.
 
     Built on :func:`fastevals.bootstrap`: one pass with ``by=`` gives each segment's replicates;
@@ -241,7 +255,7 @@ def sliced_metrics(data, *, metrics, by, n_resamples: int = 2000, confidence: fl
     from ..resampling import bootstrap
 
     by = as_column_list("by", by, allow_none=False)
-    ms = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+    ms: list[Any] = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
     if not ms:
         raise ValueError("`metrics` is empty: give at least one metric of fastevals.metrics")
     n_resamples = check_int("n_resamples", n_resamples, low=2)
@@ -256,9 +270,9 @@ def sliced_metrics(data, *, metrics, by, n_resamples: int = 2000, confidence: fl
         source = src.open_source(data)
         if source.in_memory:
             data = source._table
-    common = dict(n_resamples=n_resamples, confidence=confidence, nulls=nulls, batch_size=batch_size,
+    common: dict[str, Any] = dict(n_resamples=n_resamples, confidence=confidence, nulls=nulls, batch_size=batch_size,
                   progress=show, engine=engine, backend=backend)
-    seg = bootstrap(data, ms, by=by, seed=seed, filter=filter, **common)
+    seg: Any = bootstrap(data, ms, by=by, seed=seed, filter=filter, **common)
     results = list(seg.results)
     segments = []
     for r in results:
@@ -274,9 +288,10 @@ def sliced_metrics(data, *, metrics, by, n_resamples: int = 2000, confidence: fl
         for c, v in zip(by, values):
             cond = pc.field(c) == pc.scalar(v)
             inside = cond if inside is None else (inside & cond)
+        assert inside is not None  # `by` names at least one column (as_column_list, allow_none=False)
         rest_filter = ~inside if filter is None else (filter & ~inside)
         sub_seed = int(np.random.SeedSequence([seed, k + 1]).generate_state(1, dtype=np.uint64)[0] >> 1)
-        rest = bootstrap(data, ms, seed=sub_seed, filter=rest_filter, **common)
+        rest: Any = bootstrap(data, ms, seed=sub_seed, filter=rest_filter, **common)
         rows = [rest] if len(ms) == 1 else list(rest.results)
         rest_of[k] = {r.metric: r for r in rows}
     lo_q, hi_q = (1 - confidence) / 2, (1 + confidence) / 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +22,11 @@ from .._config import PARALLEL_MIN_ROWS
 from .._fold import check_backend
 from .._protocol import LABEL, NUMERIC, State
 from .._validation import as_column_list, check_choice, check_int, check_probability
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from .._typing import Columns, Filter
 
 #: rows coded and counted at once (bounds the (rows x columns) int32 code matrix)
 SUB_BATCH_ROWS = 1 << 20
@@ -137,11 +143,13 @@ class SlicesState(State, kind="slices"):
     True
     """
 
-    def __init__(self, *, error=None, label=None, prediction=None, loss=None, columns=None, max_order: int = 2,
-                 min_size: int = 30, alpha: float = 0.05, adjust: str = "bh", n_bins: int = 10, edges=None,
-                 max_levels: int = 100, score_alpha: float = 0.95, sort_by: str = "score",
-                 confidence: float = 0.95, nulls: str = "raise", filter=None, batch_size=None, progress=None,
-                 engine=None, backend: str = "auto"):
+    def __init__(self, *, error: str | None = None, label: str | None = None, prediction: str | None = None,
+                 loss: str | None = None, columns: Columns | None = None, max_order: int = 2, min_size: int = 30,
+                 alpha: float = 0.05, adjust: str = "bh", n_bins: int = 10,
+                 edges: Mapping[str, Sequence[float]] | None = None, max_levels: int = 100, score_alpha: float = 0.95,
+                 sort_by: str = "score", confidence: float = 0.95, nulls: str = "raise", filter: Filter = None,
+                 batch_size: int | None = None, progress: bool | None = None, engine: str | None = None,
+                 backend: str = "auto"):
         super().__init__(nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
         self.spec = _slices_iv(error, label, prediction, loss, columns, max_order, min_size, alpha, adjust,
                                n_bins, edges, max_levels, score_alpha, sort_by, confidence, backend)
@@ -180,18 +188,24 @@ class SlicesState(State, kind="slices"):
             return {s["loss"]: ("loss", NUMERIC)}
         return {s["label"]: ("label", LABEL), s["prediction"]: ("prediction", LABEL)}
 
-    def _requirements(self) -> dict[str, tuple[str, str]]:
-        if self.kinds is None:
+    def _resolved(self) -> tuple[list[str], dict[str, str]]:
+        """The slice columns and their kinds, once the input's schema has fixed them."""
+        if self.slice_columns is None or self.kinds is None:
             raise ValueError("this SlicesState does not know its columns' kinds yet: update it with data first "
                              "(or use fastevals.slices, which resolves them from the schema)")
+        return self.slice_columns, self.kinds
+
+    def _requirements(self) -> dict[str, tuple[str, str]]:
+        columns, kinds = self._resolved()
         need = dict(self.metric_columns)
-        for c in self.slice_columns:
-            need[c] = ("columns", NUMERIC if self.kinds[c] == "bin" else LABEL)
+        for c in columns:
+            need[c] = ("columns", NUMERIC if kinds[c] == "bin" else LABEL)
         return need
 
     def update(self, data, *, row_offset: int | None = None):
         """Fold ``data`` in (see :meth:`fastevals._protocol.State.update`); the first call resolves the
-        columns and their kinds from the input's schema."""
+        columns and their kinds from the input's schema.
+        """
         if self.kinds is None:
             source = src.open_source(data, filter=self.filter, batch_size=self.batch_size)
             self._resolve(source.schema)
@@ -204,9 +218,10 @@ class SlicesState(State, kind="slices"):
             self.slice_columns = [n for n in schema.names if n not in metric]
             if not self.slice_columns:
                 raise ValueError("no column to slice by: the input has only the metric's column(s)")
+        columns = self.slice_columns
         given = self.spec["edges"] or {}
         kinds = {}
-        for c in self.slice_columns:
+        for c in columns:
             if c not in schema.names:
                 shown = ", ".join(repr(n) for n in schema.names[:20])
                 raise ValueError(f"unknown column {c!r} (given as `columns`); the input has columns: {shown}")
@@ -223,11 +238,11 @@ class SlicesState(State, kind="slices"):
                 kinds[c] = "cat"
                 self.index[c] = src.LabelIndex()
         self.kinds = kinds
-        self.levels = np.array([self._n_levels(c) for c in self.slice_columns], dtype=np.int64)
+        self.levels = np.array([self._n_levels(c) for c in columns], dtype=np.int64)
         self.stats = np.zeros((self._layout(self.levels)[3], self.width))
 
     def _n_levels(self, c: str) -> int:
-        if self.kinds[c] == "bin":
+        if self._resolved()[1][c] == "bin":
             e = self.edges[c]
             return 0 if e is None else len(e) - 1
         return len(self.index[c])
@@ -235,7 +250,7 @@ class SlicesState(State, kind="slices"):
     # -- layout -----------------------------------------------------------------------------------------
     def combos(self) -> list[tuple[int, ...]]:
         """The column combinations counted, in block order (all of size 1 .. max_order)."""
-        C = len(self.slice_columns)
+        C = len(self._resolved()[0])
         return [cm for k in range(1, min(self.spec["max_order"], C) + 1)
                 for cm in itertools.combinations(range(C), k)]
 
@@ -312,18 +327,20 @@ class SlicesState(State, kind="slices"):
         if self.shift is None:  # a loss: shift by the first batch's mean (stable sums of squares)
             self.shift = float(np.mean(v))
         y = v - self.shift if self.shift else v
-        C = len(self.slice_columns)
+        columns, kinds = self._resolved()
+        C = len(columns)
         codes = np.empty((n, C), dtype=np.int32)
         new_levels = self.levels.copy()
-        for j, c in enumerate(self.slice_columns):
+        for j, c in enumerate(columns):
             arr = batch.column(c)
-            if self.kinds[c] == "bin":
+            if kinds[c] == "bin":
                 x = np.asarray(src.numeric_view(arr), dtype=np.float64)
-                if self.edges[c] is None:
+                edges = self.edges[c]
+                if edges is None:
                     e = quantile_edges(x, self.spec["n_bins"])
-                    self.edges[c] = e if len(e) >= 2 else [e[0], e[0] + 1.0]
-                    new_levels[j] = len(self.edges[c]) - 1
-                inner = np.asarray(self.edges[c][1:-1])
+                    edges = self.edges[c] = e if len(e) >= 2 else [e[0], e[0] + 1.0]
+                    new_levels[j] = len(edges) - 1
+                inner = np.asarray(edges[1:-1])
                 codes[:, j] = np.searchsorted(inner, x, side="right")
             else:
                 lc = src.local_codes(arr)
@@ -354,9 +371,10 @@ class SlicesState(State, kind="slices"):
     def _merge_from(self, other: SlicesState) -> None:
         if other.kinds is None:
             return
+        o_columns, o_kinds = other._resolved()
         if self.kinds is None:
-            self.kinds = dict(other.kinds)
-            self.slice_columns = list(other.slice_columns)
+            self.kinds = dict(o_kinds)
+            self.slice_columns = list(o_columns)
             self.edges = {c: (None if e is None else list(e)) for c, e in other.edges.items()}
             self.index = {c: src.LabelIndex() for c in other.index}
             self.levels = np.array([self._n_levels(c) for c in self.slice_columns], dtype=np.int64)
@@ -364,22 +382,24 @@ class SlicesState(State, kind="slices"):
         if self.slice_columns != other.slice_columns or self.kinds != other.kinds:
             raise ValueError("cannot merge SlicesStates over different columns: "
                              f"{self.slice_columns!r} vs {other.slice_columns!r}")
-        for c in self.slice_columns:
-            if self.kinds[c] == "bin" and other.edges[c] is not None:
+        columns, kinds = self._resolved()
+        for c in columns:
+            o_edges = other.edges[c] if kinds[c] == "bin" else None
+            if o_edges is not None:
                 if self.edges[c] is None and not self.stats.any():
-                    self.edges[c] = list(other.edges[c])
+                    self.edges[c] = list(o_edges)
                 elif self.edges[c] != other.edges[c]:
                     raise ValueError(f"cannot merge SlicesStates whose bins of column {c!r} differ "
                                      f"({self.edges[c]} vs {other.edges[c]}): pass the same `edges=` to both "
                                      "(fastevals.slices fixes them before counting)")
         # other's codes -> self's codes
         maps = []
-        for c in self.slice_columns:
-            if self.kinds[c] == "cat":
+        for c in columns:
+            if kinds[c] == "cat":
                 maps.append(np.array([self.index[c].add(lab) for lab in other.index[c].labels], dtype=np.int64))
             else:
                 maps.append(np.arange(other._n_levels(c), dtype=np.int64))
-        self._grow(np.array([self._n_levels(c) for c in self.slice_columns], dtype=np.int64))
+        self._grow(np.array([self._n_levels(c) for c in columns], dtype=np.int64))
         o_stats, o_total = other.stats, other.total
         if not self.binary:
             if self.shift is None:
@@ -422,8 +442,9 @@ class SlicesState(State, kind="slices"):
 
     def level_label(self, j: int, code: int):
         """The value of slice column ``j`` at ``code`` (a category, or a bin's text)."""
-        c = self.slice_columns[j]
-        if self.kinds[c] == "bin":
+        columns, kinds = self._resolved()
+        c = columns[j]
+        if kinds[c] == "bin":
             return bin_label(self.edges[c], int(code))
         return self.index[c].labels[int(code)]
 
