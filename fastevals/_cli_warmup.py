@@ -28,19 +28,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-#: (name shown, module whose ``warmup()`` compiles that analysis' kernels); the first four are
-#: what ``fastevals.warmup()`` calls, the rest are used where the module defines ``warmup``.
-ANALYSES = (
-    ("abtest", "fastevals.ab_tests"),
-    ("bootstrap", "fastevals.resampling"),
-    ("calibration", "fastevals.reliability"),
-    ("bandits", "fastevals.bandits"),
-    ("experiments", "fastevals._experiments"),
-    ("fairness", "fastevals._fairness"),
-    ("slices", "fastevals._slices"),
-    ("drift", "fastevals._drift"),
-    ("compare", "fastevals._compare"),
-)
+#: (name shown, module whose ``warmup()`` compiles that analysis' kernels): the list
+#: ``fastevals.warmup()`` runs
+from . import WARMUPS as ANALYSES  # noqa: E402
 
 
 @dataclass
@@ -141,7 +131,7 @@ def warm(names=None, *, parallel: bool = True, everything: bool = True) -> list[
             if names is not None:
                 rows.append({"analysis": name, "seconds": None, "compiled": None, "error": "has no warmup()"})
             continue
-        rows.append(_timed(name, (lambda f=fn: f(parallel)) if name == "abtest" else fn))
+        rows.append(_timed(name, lambda f=fn: f(parallel)))
     if everything:
         import fastevals
 

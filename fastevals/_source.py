@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -70,6 +71,7 @@ class Source:
         self.description = description
         self._table = table  # set for in-memory inputs: null counts are known up front
         self._scanned = False
+        self.parquet_paths: list[str] = []  # set for Parquet paths: named when a file cannot be read
 
     @property
     def in_memory(self) -> bool:
@@ -109,7 +111,33 @@ class Source:
                 "pass a Table, a dataset or a path for analyses that read the data twice"
             )
         self._scanned = True
-        yield from self._make_scanner(list(columns))
+        if not self.parquet_paths:
+            yield from self._make_scanner(list(columns))
+            return
+        try:  # a file whose footer reads but whose pages do not fails here, mid-scan
+            yield from self._make_scanner(list(columns))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise _unreadable_parquet(self.parquet_paths, exc) from None
+
+
+def _unreadable_parquet(paths: Sequence[str], exc: Exception) -> ValueError:
+    """A ValueError naming the first file of ``paths`` that is not a readable Parquet file."""
+    import pyarrow.parquet as pq
+
+    bad = None
+    for path in paths:
+        files = [os.path.join(d, f) for d, _, fs in os.walk(path) for f in sorted(fs)] if os.path.isdir(path) \
+            else [path]
+        for f in files:
+            try:
+                pq.ParquetFile(f).read()
+            except (pa.ArrowInvalid, OSError):
+                bad = f
+                break
+        if bad:
+            break
+    where = repr(bad) if bad else f"one of the {len(paths)} input path(s)"
+    return ValueError(f"{where} is not a readable Parquet file (corrupt or truncated?): {exc}")
 
 
 def _expand_paths(data) -> list[str]:
@@ -264,11 +292,16 @@ def open_source(data, *, filter=None, batch_size: int | None = None, columns_hin
     ):
         paths = _expand_paths(data)
         ds = _ds()
-        if len(paths) == 1 and os.path.isdir(paths[0]):
-            dset = ds.dataset(paths[0], format="parquet", partitioning="hive")
-        else:
-            dset = ds.dataset(paths, format="parquet")
-        return _dataset_source(dset, filter, scan_bs, f"the Parquet input {paths[0]!r}")
+        try:
+            if len(paths) == 1 and os.path.isdir(paths[0]):
+                dset = ds.dataset(paths[0], format="parquet", partitioning="hive")
+            else:
+                dset = ds.dataset(paths, format="parquet")
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise _unreadable_parquet(paths, exc) from None
+        source = _dataset_source(dset, filter, scan_bs, f"the Parquet input {paths[0]!r}")
+        source.parquet_paths = paths
+        return source
     if isinstance(data, pa.RecordBatchReader) or hasattr(data, "__arrow_c_stream__"):
         reader = data if isinstance(data, pa.RecordBatchReader) else pa.RecordBatchReader.from_stream(data)
 
@@ -315,12 +348,14 @@ def numpy_to_arrow(a: np.ndarray, *, nan_is_null: bool = False, valid: np.ndarra
 def arrow_array(values: list) -> pa.Array:
     """``pa.array(values)`` for the lists that result tables are made of (floats, integers,
     booleans or strings, None as null), without pa.array's pandas import; any other list goes
-    to pa.array."""
+    to pa.array.
+    """
     n = len(values)
     present = [v for v in values if v is not None]
     if not present:
         return pa.array(values)
-    fill = None
+    fill: Any = None
+    dtype: Any = None
     kinds = set(map(type, present))  # one pass over the values; the tests below run per type
     booleans = all(issubclass(t, (bool, np.bool_)) for t in kinds)
     numbers = not any(issubclass(t, (bool, np.bool_)) for t in kinds)
@@ -353,7 +388,8 @@ def arrow_array(values: list) -> pa.Array:
 def arrow_table(columns: dict) -> pa.Table:
     """``pa.table(columns)`` for a dict of lists or NumPy arrays (a result table), with the same
     types, without importing pandas where the columns allow it (pa.array imports it on first use,
-    0.3-0.4 s of a new process's first sliced answer)."""
+    0.3-0.4 s of a new process's first sliced answer).
+    """
     arrays = {}
     for name, values in columns.items():
         if isinstance(values, (pa.Array, pa.ChunkedArray)):
@@ -617,7 +653,7 @@ class LocalCodes:
     codes: np.ndarray
     offset: int
     width: int
-    _labels: object  # list of labels by local index, or ("range", start)
+    _labels: Any  # list of labels by local index, ("range", start), or a lazy lookup
 
     def labels(self, idx: np.ndarray) -> list:
         if isinstance(self._labels, tuple):

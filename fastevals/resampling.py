@@ -1503,7 +1503,7 @@ def _table(results, args):
     return BootstrapTable(table, tuple(results))
 
 
-def warmup() -> None:
+def warmup(parallel: bool = True) -> None:
     """Compile (or load from the cache) the bootstrap kernels once, outside any timing."""
     from ._kernels import bootstrap as kb
     from ._kernels import poisson as kp

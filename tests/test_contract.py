@@ -189,3 +189,36 @@ def test_simulated_regret_standard_error_is_the_spread_of_the_mean():
     ratio = np.std(finals, ddof=1) / np.mean(ses)
     # the sample std of 40 draws is within +-35% of the truth with probability > 0.99
     assert 0.65 < ratio < 1.35, ratio
+
+
+# ----------------------------------------------------------------------------------------------------
+# unreadable Parquet files are named, not left to pyarrow's ArrowInvalid
+
+
+def test_corrupt_or_truncated_parquet_names_the_file(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import fastevals
+
+    rng = np.random.default_rng(0)
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"variant": rng.choice(["a", "b"], 50_000), "converted": rng.integers(0, 2, 50_000)}),
+                   good, compression="none")
+    raw = good.read_bytes()
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"not a parquet file " * 20)
+    pages = tmp_path / "pages.parquet"  # the footer reads, the data pages do not
+    damaged = bytearray(raw)
+    for i in range(100, len(raw) - 2000):
+        damaged[i] = (damaged[i] * 7 + 13) % 256
+    pages.write_bytes(bytes(damaged))
+    for data, bad in ((str(truncated), truncated), (str(garbage), garbage), ([str(good), str(garbage)], garbage),
+                      (str(pages), pages)):
+        with pytest.raises(ValueError, match=rf"'{bad}' is not a readable Parquet file"):
+            fastevals.g_test(data, group="variant", outcome="converted")
+    from fastevals import cli
+
+    assert cli.main(["abtest", str(truncated), "--outcome", "converted"]) == 2

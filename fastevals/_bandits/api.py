@@ -446,7 +446,7 @@ def _simulation_backend(backend, pol, dist: str, n_arms: int, work: int) -> str:
     return resolve_backend(backend, work)
 
 
-def warmup() -> None:
+def warmup(parallel: bool = True) -> None:
     """Compile the bandit kernels for the common input types (int64 arms, float64 rewards).
 
     Examples

@@ -160,7 +160,7 @@ def calibration(data: Data, *, prob: str, label: str, n_bins: int = 15, strategy
     return state.finalize()
 
 
-def warmup() -> None:
+def warmup(parallel: bool = True) -> None:
     """Compile (or load from numba's cache) the serial kernels on a tiny input.
 
     Examples

@@ -15,3 +15,17 @@ from .state import CompareModelsState
 
 __all__ = ["compare_models", "CompareModelsState", "CompareModelsResult", "mcnemar", "McNemarResult",
            "bootstrap_models", "BootstrapModelsResult", "demo_reviews"]
+
+
+def warmup(parallel: bool = True) -> None:
+    """Compile (or load from numba's cache) the paired-bootstrap kernel on a tiny input.
+
+    Parameters
+    ----------
+    parallel : bool
+        Accepted for symmetry with the other analyses' warmups.
+    """
+    import numpy as np
+
+    x = np.linspace(0.0, 1.0, 64)
+    compare_models({"a": x, "b": x[::-1]}, models=["a", "b"], n_resamples=16, seed=0)

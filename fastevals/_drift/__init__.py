@@ -11,3 +11,16 @@ from .result import DriftResult
 from .state import Profile
 
 __all__ = ["profile", "Profile", "drift", "DriftResult", "adversarial_validation", "AdversarialValidationResult"]
+
+
+def warmup(parallel: bool = True) -> None:
+    """Compile (or load from numba's cache) the drift kernels on tiny inputs.
+
+    Parameters
+    ----------
+    parallel : bool
+        Also the parallel twin of the binning kernel.
+    """
+    from .._kernels import drift as kd
+
+    kd.warmup(parallel)

@@ -54,7 +54,8 @@ def ks_asymptotic_pvalue(d: float, n1: int, n2: int) -> float:
 def ks_exact(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, str | None]:
     """(statistic, p-value, Wasserstein-1, note) of two sorted samples, equal to scipy's
     ``ks_2samp`` (method "auto") and ``wasserstein_distance``. The note says when scipy's exact
-    p-value failed and its asymptotic one was used instead (scipy warns; the note replaces it)."""
+    p-value failed and its asymptotic one was used instead (scipy warns; the note replaces it).
+    """
     import warnings
 
     from .._kernels.drift import ks_wasserstein_sorted
@@ -119,7 +120,7 @@ def wasserstein_binned(edges, cr, cc, range_r, range_c) -> tuple[float, float]:
 
 
 def _spread(edges, counts, rng) -> float:
-    """sum over bins of width * mass: how far a binned CDF's integral can be off."""
+    """Sum over bins of width * mass: how far a binned CDF's integral can be off."""
     p = counts / counts.sum()
     widths = np.concatenate([[max(edges[0] - rng[0], 0.0)], np.diff(edges), [max(rng[1] - edges[-1], 0.0)]])
     return float(np.sum(widths * p))
@@ -168,7 +169,8 @@ def g_test(cr: np.ndarray, cc: np.ndarray, test: str = "g") -> tuple[float, floa
 
 def auc_binned(neg: np.ndarray, pos: np.ndarray) -> tuple[float, float]:
     """AUC = P(score+ > score-) + P(tie) / 2 with scores in the same fine bin counted as ties,
-    and its Hanley-McNeil (1982) standard error."""
+    and its Hanley-McNeil (1982) standard error.
+    """
     n0, n1 = float(neg.sum()), float(pos.sum())
     if n0 == 0 or n1 == 0:
         return float("nan"), float("nan")

@@ -69,7 +69,8 @@ def _is_label_type(t) -> bool:
 
 def _encode(train: pa.Table, test: pa.Table, columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Feature matrices (float64; nulls -> NaN; categorical -> codes over both sets) and the
-    categorical mask."""
+    categorical mask.
+    """
     xs_tr, xs_te, cat = [], [], []
     for c in columns:
         a, b = train.column(c), test.column(c)
@@ -105,7 +106,7 @@ def adversarial_validation(train, test, *, features, label=None, model=None, n_s
                            train_fraction: float = 0.5, n_validation: int | None = None,
                            drop_fraction: float = 0.1, confidence: float = 0.95,
                            seed=None) -> AdversarialValidationResult:
-    """Adversarial validation: can a classifier tell the training rows from the test rows?
+    """Adversarial validation: how well a classifier tells the training rows from the test rows.
 
     Follows the seed's recipe (module docstring): the training set is split in two; a classifier
     learns "training" vs "test" on Training Set 1 + the test set with out-of-fold scores (their

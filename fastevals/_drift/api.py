@@ -434,7 +434,8 @@ def _group_labels(edges, groups) -> list[str]:
 
 def _bootstrap_rate(e: int, n: int, rng, b: int) -> np.ndarray:
     """Poisson-bootstrap replicates of a rate e / n: the rows' Poisson(1) weights summed per cell
-    (errors, correct) are Poisson(count) draws."""
+    (errors, correct) are Poisson(count) draws.
+    """
     e_star = rng.poisson(e, b).astype(float)
     ok_star = rng.poisson(n - e, b).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -454,8 +455,9 @@ def _performance(ref: Profile, cur: Profile, confidence: float, notes: list, n_r
                  seed=None) -> pa.Table:
     from .._special import ndtr
 
-    cols = {k: [] for k in ("segment", "metric", "reference", "current", "difference", "standard_error", "low",
-                            "high", "pvalue", "method", "n_reference", "n_current")}
+    cols: dict[str, list] = {k: [] for k in ("segment", "metric", "reference", "current", "difference",
+                                             "standard_error", "low", "high", "pvalue", "method", "n_reference",
+                                             "n_current")}
     cur_index = {lab: i for i, lab in enumerate(cur.segments)}
     rng = np.random.default_rng(seed) if n_resamples else None
 
@@ -492,7 +494,7 @@ def _performance(ref: Profile, cur: Profile, confidence: float, notes: list, n_r
         add(seg, "error_rate", pr, pc_, np.sqrt(pr * (1 - pr) / nr), np.sqrt(pc_ * (1 - pc_) / nc), int(nr), int(nc),
             reps)
         sr, sc = ref.score_counts(), cur.score_counts()
-        if sr is not None:
+        if sr is not None and sc is not None:
             auc_r, se_r = _math.auc_binned(sr[s_ref, 0], sr[s_ref, 1])
             auc_c, se_c = _math.auc_binned(sc[s_cur, 0], sc[s_cur, 1])
             if np.isnan(auc_r) or np.isnan(auc_c):

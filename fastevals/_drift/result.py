@@ -1,5 +1,6 @@
 """Results of the drift analyses: :class:`DriftResult`, :class:`AdversarialValidationResult` and
-the summary of a :class:`~fastevals._drift.state.Profile`."""
+the summary of a :class:`~fastevals._drift.state.Profile`.
+"""
 
 from __future__ import annotations
 
@@ -211,7 +212,8 @@ class ProfileSummary(Result):
 
     @classmethod
     def from_profile(cls, prof) -> ProfileSummary:
-        rows = {k: [] for k in ("segment", "column", "type", "n", "mean", "std", "min", "max", "categories")}
+        rows: dict[str, list] = {k: [] for k in ("segment", "column", "type", "n", "mean", "std", "min", "max",
+                                                 "categories")}
         for s, seg in enumerate(prof.segments):
             for c in prof.profiled_columns:
                 t = prof.types[c]

@@ -25,6 +25,8 @@ that plus the largest bin mass (of either sample) (see ``fastevals._drift._math`
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -136,8 +138,10 @@ class Profile(State, kind="profile"):
         self.threshold = float(threshold)
         self.keep_values = bool(keep_values)
         self.pilot_rows = check_int("pilot_rows", pilot_rows, low=1)
-        self.edges = None if edges is None else {str(k): [float(x) for x in v] for k, v in dict(edges).items()}
-        self.types = None if types is None else {str(k): str(v) for k, v in dict(types).items()}
+        # the layout (column types, numeric edges) is fixed by the first input when not given; the
+        # code reading it runs after that (Any: mypy cannot see the ordering)
+        self.edges: Any = None if edges is None else {str(k): [float(x) for x in v] for k, v in dict(edges).items()}
+        self.types: Any = None if types is None else {str(k): str(v) for k, v in dict(types).items()}
         super().__init__(nulls=nulls, filter=filter, batch_size=batch_size, progress=progress)
         self._segments = src.LabelIndex()
         self._counts: dict[str, np.ndarray] = {}
@@ -145,7 +149,7 @@ class Profile(State, kind="profile"):
         self._cats: dict[str, src.LabelIndex] = {}
         self._values: dict[str, list] = {}
         self._perf = np.zeros((0, 2), dtype=np.int64)  # per segment: rows, errors
-        self._score_counts = None  # (segments * 2, K + 2) for a score prediction
+        self._score_counts: Any = None  # (segments * 2, K + 2) for a score prediction
         if self.types is not None:
             self._allocate()
 
@@ -338,6 +342,7 @@ class Profile(State, kind="profile"):
             score = np.ascontiguousarray(src.numeric_view(pred), dtype=np.float64)
             wrong = ((score >= self.threshold).astype(np.int64) != y)
             cls = (seg * 2 if has_seg else np.zeros(len(y), dtype=np.int64)) + y
+            assert self.prediction is not None  # a score prediction is a column
             edges, lut, scale = self._lookup(self.prediction)
             kernels.bin_values(score, np.ascontiguousarray(cls), True, edges, lut, scale, 0.0, self._score_counts,
                                kernels.empty_moments(self._score_counts.shape[0]), PARALLEL_MIN_ROWS)
@@ -459,7 +464,8 @@ class Profile(State, kind="profile"):
 
     def values(self, column: str) -> tuple[np.ndarray | None, np.ndarray]:
         """(segment codes or None, values) of a numeric column kept with ``keep_values``, sorted by
-        (segment, value)."""
+        (segment, value).
+        """
         parts = self._values[column]
         if not parts:
             return None, np.zeros(0)
@@ -483,7 +489,8 @@ class Profile(State, kind="profile"):
 
     def finalize(self):
         """The profile's per-column summary (rows, mean, std, min, max, categories); comparing
-        it with other data is :func:`fastevals.drift`'s job."""
+        it with other data is :func:`fastevals.drift`'s job.
+        """
         from .result import ProfileSummary
 
         self.check_not_empty()
@@ -504,7 +511,8 @@ class Profile(State, kind="profile"):
 def resolve_layout(data, *, columns, categorical, by, label, prediction, n_bins, pilot_rows, edges=None,
                    filter=None, schema=None, pilot=None):
     """Types of the profiled columns and fixed edges of the numeric ones, from ``data``'s schema
-    and its first ``pilot_rows`` rows (or the given ``pilot`` table)."""
+    and its first ``pilot_rows`` rows (or the given ``pilot`` table).
+    """
     if schema is None:
         source = src.open_source(data, filter=filter, batch_size=pilot_rows, columns_hint=None)
         schema = source.schema

@@ -13,7 +13,7 @@ from .state import FairnessState
 __all__ = ["fairness", "FairnessState", "FairnessResult", "robustness", "RobustnessResult"]
 
 
-def warmup() -> None:
+def warmup(parallel: bool = True) -> None:
     """Compile (or load from numba's cache) this package's kernels, serial and parallel twins.
 
     Every kernel has one signature (the replicates' Poisson draws take float64 counts, the
