@@ -200,8 +200,9 @@ def update_file(path: str, sections: dict[str, str]) -> list[str]:
         text = fh.read()
     done = []
     for kind, body in sections.items():
-        pattern = re.compile(rf"(<!-- report:{kind} -->\n).*?(\n<!-- /report:{kind} -->)", re.S)
-        text, n = pattern.subn(lambda m, body=body: m.group(1) + body + m.group(2), text)
+        # the block between the markers may be empty (a fresh README) or hold an earlier table
+        pattern = re.compile(rf"(<!-- report:{kind} -->\n)(?:.*?\n)?(<!-- /report:{kind} -->)", re.S)
+        text, n = pattern.subn(lambda m, body=body: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text)
         if n:
             done.append(kind)
     with open(path, "w") as fh:

@@ -75,32 +75,16 @@ def run(args) -> int:
             )
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         return _error(exc)
-    if args.json:
-        from .cli import print_json
+    from .cli import emit
 
-        print_json(res.to_dict())
-        sys.stdout.write("\n")
-    else:
-        print(res)
-    if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        ax = res.plot(path=args.plot)
-        plt.close(ax.figure)
-        if not args.json:
-            print(f"wrote {args.plot}")
-    return 0
+    return emit(res, args)
 
 
 def main(argv=None) -> int:
-    """Run the subcommand on its own (the lead wires it into ``fastevals.cli``)."""
-    parser = argparse.ArgumentParser(prog="fastevals")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Run the subcommand on its own."""
+    from .cli import run_alone
+
+    return run_alone(add_parser, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,16 +74,6 @@ def _write_atomic(path: str, data: bytes) -> None:
         raise
 
 
-def _emit(res, as_json: bool) -> None:
-    if as_json:
-        from .cli import print_json
-
-        print_json(res.to_dict())
-        sys.stdout.write("\n")
-    else:
-        print(str(res))
-
-
 def run_profile(args) -> int:
     from ._drift import profile
 
@@ -97,7 +87,9 @@ def run_profile(args) -> int:
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _emit(prof.finalize(), args.json)
+    from .cli import emit
+
+    emit(prof.finalize(), args)
     if not args.json:
         print(f"wrote {args.out} ({len(payload):,} bytes)")
     return 0
@@ -116,15 +108,6 @@ def run_drift(args) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _emit(res, args.json)
-    if args.plot:
-        import matplotlib
+    from .cli import emit
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        ax = res.plot(path=args.plot)
-        plt.close(ax.figure)
-        if not args.json:
-            print(f"wrote {args.plot}")
-    return 0
+    return emit(res, args)

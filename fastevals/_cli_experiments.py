@@ -77,15 +77,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _emit(res, args) -> None:
-    if args.json:
-        from .cli import print_json
-
-        print_json(res.to_dict())
-    else:
-        print(str(res))
-
-
 def run_sequential(args) -> int:
     from ._experiments import sequential_test
 
@@ -100,18 +91,9 @@ def run_sequential(args) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _emit(res, args)
-    if args.plot:
-        import matplotlib
+    from .cli import emit
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        ax = res.plot(path=args.plot)
-        plt.close(ax.figure)
-        if not args.json:
-            print(f"wrote {args.plot}")
-    return 0
+    return emit(res, args)
 
 
 def run_power(args) -> int:
@@ -129,16 +111,16 @@ def run_power(args) -> int:
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _emit(res, args)
-    return 0
+    from .cli import emit
+
+    return emit(res, args)
 
 
 def main(argv=None) -> int:
-    """Run a subcommand on its own (``fastevals.cli`` wires them in)."""
-    parser = argparse.ArgumentParser(prog="fastevals")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Run the subcommands on their own."""
+    from .cli import run_alone
+
+    return run_alone(add_parser, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

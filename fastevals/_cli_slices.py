@@ -59,32 +59,16 @@ def run(args) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        from .cli import print_json
+    from .cli import emit
 
-        print_json(res.to_dict())
-        sys.stdout.write("\n")
-    else:
-        print(str(res))
-    if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        ax = res.plot(path=args.plot)
-        plt.close(ax.figure)
-        if not args.json:
-            print(f"wrote {args.plot}")
-    return 0
+    return emit(res, args)
 
 
 def main(argv=None) -> int:
-    """Run the subcommand on its own (``fastevals.cli`` wires it in)."""
-    parser = argparse.ArgumentParser(prog="fastevals")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Run the subcommand on its own."""
+    from .cli import run_alone
+
+    return run_alone(add_parser, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -385,6 +385,12 @@ class RowIds:
         return self.kept is None
 
 
+def non_finite_error(column: str, argument: str, count: int, rows: int) -> ValueError:
+    """The one message for NaN / inf values in a numeric column under ``nulls="raise"``."""
+    return ValueError(f"column {column!r} (given as `{argument}`) has {count:,} NaN or infinite value(s) in a "
+                      f"batch of {rows:,} rows; pass nulls='drop' (CLI: --nulls drop) to leave those rows out")
+
+
 def resolve_progress(progress) -> bool:
     """``progress=None`` (the default everywhere): shown when stderr is a terminal, never in a pipeline."""
     if progress is None:
@@ -445,6 +451,13 @@ class State:
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {}
+
+    def _checks_finite(self) -> set[str]:
+        """Numeric columns whose NaN / inf values ``_update_batch`` detects itself (raising
+        :func:`non_finite_error`), so that ``nulls="raise"`` scans skip the base's screening pass
+        over them (a full pass over the column: 4-5 ms per 10M floats).
+        """
+        return set()
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         pass
@@ -514,6 +527,8 @@ class State:
                 shown = ", ".join(repr(n) for n in source.schema.names[:20])
                 raise ValueError(f"unknown column {c!r} (given as `{a}`); the input has columns: {shown}")
         numeric = [c for c, (_, k) in reqs.items() if k == NUMERIC]
+        if self.nulls == "raise":  # columns the state's kernel checks itself need no screening pass
+            numeric = [c for c in numeric if c not in self._checks_finite()]
         meter = src.Progress(resolve_progress(progress), total=source.num_rows, after=2.0)
         read = used = 0
         for batch in source.batches(list(reqs)):
@@ -563,9 +578,7 @@ class State:
             if not nonfinite.any():
                 continue
             if self.nulls == "raise":
-                raise ValueError(f"column {c!r} (given as `{reqs[c][0]}`) has {int(nonfinite.sum()):,} NaN or "
-                                 f"infinite value(s) in a batch of {len(arr):,} rows; pass nulls='drop' "
-                                 "(CLI: --nulls drop) to leave those rows out")
+                raise non_finite_error(c, reqs[c][0], int(nonfinite.sum()), len(arr))
             bad = nonfinite if bad is None else bad | nonfinite
         return None if bad is None else ~bad
 

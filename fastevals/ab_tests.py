@@ -20,7 +20,7 @@ from . import _cuped, _stats
 from . import _source as src
 from ._config import CHUNK_ROWS, PARALLEL_MIN_ROWS
 from ._fold import check_backend, fold
-from ._protocol import LABEL, NUMERIC, ConfidenceInterval, State
+from ._protocol import LABEL, NUMERIC, ConfidenceInterval, State, non_finite_error
 from ._validation import (
     as_column_list,
     check_choice,
@@ -300,6 +300,11 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
             cols.remove(self.value)
         return cols
 
+    def _checks_finite(self) -> set[str]:
+        # a NaN or inf poisons its cell's mean (plain z-test) or co-moments (CUPED, ratio): the
+        # kernels' results show it, with no screening pass over the rows
+        return {c for c in (self.value, self.denominator, *self.covariates) if c is not None}
+
     def _requirements(self) -> dict:
         req = {self.group: ("group", LABEL)}
         for b in self.by:
@@ -424,11 +429,7 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
             cnt, n, mean, m2 = kernel(seg, seg_off, grp, grp_off, n_grp, out, out_off, n_out, val, n_cells, chunk)
         if self.value is not None and not multi:
             if not np.all(np.isfinite(mean)):  # a NaN or inf value poisons its cell's mean
-                bad = int(np.count_nonzero(~np.isfinite(val)))
-                raise ValueError(
-                    f"column {self.value!r} has {bad:,} non-finite value(s) (NaN or inf) in a batch of "
-                    f"{rows:,} rows; pass nulls='drop' to leave those rows out"
-                )
+                raise non_finite_error(self.value, "value", int(np.count_nonzero(~np.isfinite(val))), rows)
             if self.non_binary_value is None:
                 i = cells.first_non_binary(val)
                 if i >= 0:
@@ -501,11 +502,10 @@ adjust, nulls, filter, batch_size, expected_split, progress, backend, covariate,
             mu, mom = _cuped.central(raw, K, nv, deg)
             present = raw[:, 0] > 0
             if not np.all(np.isfinite(mu[present])) or not np.all(np.isfinite(mom[present])):
-                bad = [c for c, a in zip(cols, arrays) if not np.all(np.isfinite(a))]
-                what = ", ".join(f"{c!r} ({int(np.count_nonzero(~np.isfinite(a))):,})"
-                                 for c, a in zip(cols, arrays) if c in bad)
-                raise ValueError(f"column(s) {what or cols} have non-finite values (NaN or inf) in a batch of "
-                                 f"{rows:,} rows; pass nulls='drop' to leave those rows out")
+                for c, a in zip(cols, arrays):
+                    bad = int(np.count_nonzero(~np.isfinite(a)))
+                    if bad:
+                        raise non_finite_error(c, self._requirements()[c][0], bad, rows)
             redo = np.zeros(n_cells, dtype=bool)
             for j in sq:
                 redo |= present & (raw[:, j] > cells.REDO_RATIO * mom[:, j])

@@ -39,6 +39,38 @@ def _clean(obj):
     return obj
 
 
+def emit(result, args) -> int:
+    """Show a result as every subcommand does and return the exit status 0.
+
+    ``str(result)`` (the one renderer), or ``result.to_dict()`` as JSON with ``--json``; with
+    ``--plot PATH`` the result's plot is also written there.
+    """
+    if getattr(args, "json", False):
+        print_json(result.to_dict())
+    else:
+        print(result)
+    path = getattr(args, "plot", None)
+    if path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ax = result.plot(path=path)
+        plt.close(ax.figure)
+        if not getattr(args, "json", False):
+            print(f"wrote {path}")
+    return 0
+
+
+def run_alone(add_parser, argv=None) -> int:
+    """Run one plugin's subcommand(s) on their own (a plugin module's ``main``)."""
+    parser = argparse.ArgumentParser(prog="fastevals")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
 def print_json(obj) -> None:
     """Print ``obj`` as indented JSON (NumPy scalars and arrays, NaN and inf made plain)."""
     print(json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2))

@@ -21,10 +21,10 @@ def tiny_analyses(monkeypatch):
     plumbing without minutes of compiling."""
     calls = []
     ok = types.ModuleType("fastevals_fake_ok")
-    ok.warmup = lambda: calls.append("ok")
+    ok.warmup = lambda parallel=True: calls.append("ok")
     broken = types.ModuleType("fastevals_fake_broken")
 
-    def fail():
+    def fail(parallel=True):
         calls.append("broken")
         raise RuntimeError("kernel exploded")
 
@@ -86,7 +86,7 @@ def total(x):
     return s
 
 
-def warmup():
+def warmup(parallel=True):
     total(np.ones(3))
 """
 

@@ -23,4 +23,4 @@ def warmup(parallel: bool = True) -> None:
     n = 400
     log = {"a": rng.integers(0, 3, n), "b": rng.choice(np.array(["x", "y"]), n), "y": rng.integers(0, 2, n),
            "p": rng.integers(0, 2, n)}
-    slices(log, label="y", prediction="p", columns=["a", "b"], min_size=1)
+    slices(log, label="y", prediction="p", columns=["a", "b"], min_size=2)
