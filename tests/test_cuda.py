@@ -48,7 +48,13 @@ def cuda():
     from fastevals._cuda import _jit
 
     if not (_jit.SIMULATOR or _jit.cuda.is_available()):
-        pytest.skip("numba.cuda was imported without the simulator and no GPU is available")
+        reason = "numba.cuda was imported without the simulator and no GPU is available"
+        if os.environ.get("CI"):
+            # in CI these twins must run (under the simulator): something imported numba.cuda
+            # before this fixture could switch the simulator on (a doctest collection of _cuda/
+            # did once), and a skip would hide it
+            pytest.fail(reason + " (in CI the CUDA twins must run under the simulator)")
+        pytest.skip(reason)
     return pkg
 
 
