@@ -16,6 +16,7 @@ from .._fold import check_backend, fold
 from .._protocol import ANY, LABEL, NUMERIC, ConfidenceInterval, Result, State, result_dataclass
 from .._special import ndtr
 from .._validation import as_column_list, check_choice, check_probability
+from ..ab_tests import _codes_for_kernel, _values_for_kernel  # the A/B cell kernel's inputs
 from . import _math
 
 if TYPE_CHECKING:
@@ -47,23 +48,6 @@ def _time_values(dictionary: pa.Array, column: str) -> np.ndarray:
         return values.astype("datetime64[D]") if pa.types.is_date(t) else values
     raise TypeError(f"column {column!r} (given as `time`) has type {t}; expected integers (a day or look "
                     "number), dates, timestamps or strings that sort in time order")
-
-
-def _codes_for_kernel(lc: src.LocalCodes) -> tuple[np.ndarray, int]:
-    codes = lc.codes
-    if codes.dtype in (np.int32, np.int8):
-        return codes, lc.offset
-    shifted = codes.astype(np.int64) - lc.offset if lc.offset else codes
-    return shifted.astype(np.int32), 0
-
-
-def _values_for_kernel(arr: pa.Array) -> np.ndarray:
-    values = src.numeric_view(arr)
-    if values.dtype in (np.float64, np.int8):
-        return values
-    if pa.types.is_boolean(arr.type):
-        return values.view(np.int8)
-    return values.astype(np.float64)
 
 
 class SequentialState(State, kind="sequential"):
