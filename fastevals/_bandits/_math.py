@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import _stats
 from .._protocol import ConfidenceInterval
+from .._rng import derive_seed as _derive_seed  # noqa: F401  (the one host-side seed derivation; state.py and api.py use it)
 
 if TYPE_CHECKING:
     from .state import _Policy
@@ -28,17 +29,6 @@ class NonUniformLoggingWarning(UserWarning):
     """
 
 
-def _mix64(z: int) -> int:
-    """splitmix64 finalizer in Python (derives per-purpose seeds from a user seed)."""
-    m = 0xFFFFFFFFFFFFFFFF
-    z &= m
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
-    return z ^ (z >> 31)
-
-
-def _derive_seed(seed: int, purpose: int) -> np.uint64:
-    return np.uint64(_mix64(seed + 0x9E3779B97F4A7C15 * (purpose + 1)))
 
 
 def _z(level: float) -> float:

@@ -32,6 +32,8 @@ import numpy as np
 from numba import prange
 
 from .._config import parallel_kernel, serial_kernel
+from .poisson import GOLDEN
+from .poisson import mix as mix64  # splitmix64: one jitted source (fastevals._rng)
 
 KIND_UCB1 = 0
 KIND_UCB1_TUNED = 1
@@ -45,24 +47,15 @@ LANES = 4
 
 
 @serial_kernel
-def mix64(z):
-    """splitmix64 finalizer (Steele, Lea & Flood 2014) of a uint64."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-@serial_kernel
 def chain(z, x):
     """Fold the integer ``x`` into the hash state ``z`` (Weyl increment, then mix)."""
-    golden = np.uint64(0x9E3779B97F4A7C15)
-    return mix64(z + np.uint64(x) * golden + golden)
+    return mix64(z + np.uint64(x) * GOLDEN + GOLDEN)
 
 
 @serial_kernel
 def start(seed):
     """Initial hash state of a seed."""
-    return mix64(np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15))
+    return mix64(np.uint64(seed) + GOLDEN)
 
 
 @serial_kernel

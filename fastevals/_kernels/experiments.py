@@ -29,25 +29,15 @@ import numpy as np
 from numba import prange
 
 from .._config import parallel_kernel, serial_kernel
+from .._rng import mix64_array
+from .poisson import GOLDEN
+from .poisson import mix as mix64  # splitmix64: one jitted source (fastevals._rng)
 
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _ONE = np.uint64(1)
 _TWO = np.uint64(2)
 _INV53 = 1.0 / 9007199254740992.0  # 2**-53
 _TWO_PI = 2.0 * math.pi
-
-
-@serial_kernel
-def mix64(z):
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
 
 
 @serial_kernel
@@ -110,9 +100,4 @@ def peeking_parallel(key, n_experiments, n_looks, n_per_look, effect, bounds):
 
 def simulation_key(seed: int) -> np.uint64:
     """The simulation's 64-bit key: ``mix64(seed)`` (computed in NumPy, no compile)."""
-    z = np.array([seed], dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> _S30)) * _M1
-        z = (z ^ (z >> _S27)) * _M2
-        z = z ^ (z >> _S31)
-    return z[0]
+    return mix64_array(np.array([seed], dtype=np.uint64))[0]
