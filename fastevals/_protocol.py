@@ -97,6 +97,24 @@ class _Bounds(NamedTuple):
 class ConfidenceInterval(_Bounds):
     """A confidence interval: unpacks as ``low, high``; also knows its ``confidence`` and ``method``.
 
+    Parameters
+    ----------
+    low, high : float or array_like
+        The bounds: floats, or arrays for a band (one interval per point of a curve).
+    confidence : float, optional
+        The confidence level (e.g. 0.95).
+    method : str, optional
+        How the interval was computed (e.g. ``"wilson"``, ``"percentile"``).
+
+    Attributes
+    ----------
+    low, high : float or numpy.ndarray
+        The bounds; the interval unpacks and compares as the pair ``(low, high)``.
+    confidence : float or None
+        The confidence level.
+    method : str or None
+        How the interval was computed.
+
     Examples
     --------
     >>> ci = ConfidenceInterval(0.1, 0.3, confidence=0.95, method="wilson")
@@ -119,6 +137,18 @@ class ConfidenceInterval(_Bounds):
 
     @property
     def width(self) -> float:
+        """``high - low`` (an array for a band).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            The interval's width.
+
+        Examples
+        --------
+        >>> ConfidenceInterval(0.25, 0.75).width
+        0.5
+        """
         return self.high - self.low
 
     def __contains__(self, value) -> bool:
@@ -130,6 +160,18 @@ class ConfidenceInterval(_Bounds):
         return f"ConfidenceInterval(low={fmt(self.low)}, high={fmt(self.high)}{extra})"
 
     def to_dict(self) -> dict:
+        """The interval as plain Python, ready for JSON.
+
+        Returns
+        -------
+        dict
+            ``{"low", "high", "confidence", "method"}`` (bounds as floats, or lists for a band).
+
+        Examples
+        --------
+        >>> ConfidenceInterval(0.1, 0.3, confidence=0.9, method="wilson").to_dict()
+        {'low': 0.1, 'high': 0.3, 'confidence': 0.9, 'method': 'wilson'}
+        """
         return {"low": plain(self.low), "high": plain(self.high), "confidence": self.confidence,
                 "method": self.method}
 
@@ -247,6 +289,18 @@ class Result:
     table of their scalar fields (an interval becomes ``<name>_low`` /
     ``<name>_high``). Override ``_title``, ``_summary_lines`` and ``_plot`` to
     say more.
+
+    Examples
+    --------
+    >>> import fastevals
+    >>> data = {"p": [0.1, 0.4, 0.8, 0.9], "y": [0, 0, 1, 1]}
+    >>> res = fastevals.CalibrationState(prob="p", label="y").update(data).finalize()
+    >>> isinstance(res, Result)
+    True
+    >>> res.to_dict()["n"], res.to_arrow().num_rows
+    (4, 15)
+    >>> print(str(res).splitlines()[0])
+    calibration (uniform bins: 15)
     """
 
     __slots__ = ()
@@ -260,7 +314,13 @@ class Result:
         return [f.name for f in fields(self)] if is_dataclass(self) else []
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain Python values (lists, floats, str; tables as lists of row dicts), ready for JSON."""
+        """Plain Python values (lists, floats, str; tables as lists of row dicts), ready for JSON.
+
+        Returns
+        -------
+        dict
+            One entry per field; intervals as ``{low, high, confidence, method}``.
+        """
         return {name: plain(getattr(self, name)) for name in self._field_names()}
 
     def _row(self) -> dict[str, Any]:
@@ -275,7 +335,14 @@ class Result:
         return row
 
     def to_arrow(self) -> pa.Table:
-        """The result as an Arrow table: its ``table`` field, or one row of its scalar fields."""
+        """The result as an Arrow table: its ``table`` field, or one row of its scalar fields.
+
+        Returns
+        -------
+        pyarrow.Table
+            The ``table`` field, or one row of the scalar fields (an interval ``x_ci`` as ``x_low`` /
+            ``x_high``).
+        """
         table = getattr(self, "table", None)
         if isinstance(table, pa.Table):
             return table
@@ -283,12 +350,34 @@ class Result:
         return pa.table({k: pa.array([v]) for k, v in row.items()})
 
     def to_pandas(self):
-        """The result's table as a pandas DataFrame (needs pandas)."""
+        """The result's table as a pandas DataFrame (needs pandas).
+
+        Returns
+        -------
+        pandas.DataFrame
+            :meth:`to_arrow` converted.
+
+        Raises
+        ------
+        ImportError
+            If pandas is not installed (the message names the extra).
+        """
         optional_import("pandas", "to_pandas()")
         return self.to_arrow().to_pandas()
 
     def to_polars(self):
-        """The result's table as a polars DataFrame (needs polars)."""
+        """The result's table as a polars DataFrame (needs polars).
+
+        Returns
+        -------
+        polars.DataFrame
+            :meth:`to_arrow` converted.
+
+        Raises
+        ------
+        ImportError
+            If polars is not installed (the message names the extra).
+        """
         pl = optional_import("polars", "to_polars()")
         return pl.from_arrow(self.to_arrow())
 
@@ -339,7 +428,27 @@ class Result:
 
     # -- plotting -----------------------------------------------------------------------------------
     def plot(self, ax=None, path=None):
-        """Draw the result with matplotlib and return the Axes; ``path`` also saves the figure there."""
+        """Draw the result with matplotlib and return the Axes; ``path`` also saves the figure there.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on (default: a new figure).
+        path : str or path-like, optional
+            Where to save the figure.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes drawn on.
+
+        Raises
+        ------
+        ImportError
+            If matplotlib is not installed (the message names the extra).
+        NotImplementedError
+            If this kind of result has no plot.
+        """
         plt = optional_import("matplotlib.pyplot", "plot()")
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4.5))
@@ -408,6 +517,36 @@ class State:
     a column the analysis reads), ``filter`` (a ``pyarrow.compute.Expression``
     pushed into the scan), ``batch_size`` (rows per scanned batch), ``progress``
     (None: shown on a terminal only).
+
+    Parameters
+    ----------
+    nulls : {"raise", "drop"}, default "raise"
+        What a null, NaN or inf in a column the analysis reads does: raise, or drop the row.
+    filter : pyarrow.compute.Expression, optional
+        Row filter pushed into the scan.
+    batch_size : int, optional
+        Rows per scanned batch.
+    progress : bool, optional
+        Show a progress bar (default: on a terminal only, for long work).
+
+    Attributes
+    ----------
+    n_read : int
+        Rows read (after the filter).
+    n_dropped : int
+        Rows dropped (nulls, NaN, inf) with ``nulls="drop"``.
+
+    Examples
+    --------
+    >>> import fastevals
+    >>> data = {"p": [0.1, 0.4, 0.8, 0.9], "y": [0, 0, 1, 1]}
+    >>> st = fastevals.CalibrationState(prob="p", label="y").update(data)
+    >>> st.n, st.columns
+    (4, ['p', 'y'])
+    >>> st.merge(st).n
+    8
+    >>> fastevals.state_from_bytes(st.to_bytes()) == st
+    True
     """
 
     kind: ClassVar[str] = ""
@@ -469,17 +608,41 @@ class State:
         pass
 
     def finalize(self):
+        """The analysis' result from the statistics folded so far (written by each state).
+
+        Returns
+        -------
+        Result
+            The analysis' result.
+
+        Raises
+        ------
+        ValueError
+            If no row was used.
+        """
         raise NotImplementedError
 
     # -- given --------------------------------------------------------------------------------------
     @property
     def n(self) -> int:
-        """Rows used so far (read less dropped)."""
+        """Rows used so far (read less dropped).
+
+        Returns
+        -------
+        int
+            ``n_read - n_dropped``.
+        """
         return self.n_read - self.n_dropped
 
     @property
     def columns(self) -> list[str]:
-        """The columns this state reads."""
+        """The columns this state reads.
+
+        Returns
+        -------
+        list of str
+            The required columns' names.
+        """
         return list(self._requirements())
 
     def _all_params(self) -> dict:
@@ -489,6 +652,18 @@ class State:
     def rows_used_in(self, table: pa.Table, **_) -> int:
         """Rows of ``table`` that key weights (Dask's offset pass): rows read, or rows used when the
         state keys its rows by their place among the rows used (``row_keys = "used"``).
+
+        Parameters
+        ----------
+        table : pyarrow.Table
+            One partition's rows (after the filter).
+        **_
+            Ignored (the Dask fold's keyword arguments).
+
+        Returns
+        -------
+        int
+            The number of rows that advance the global row index.
         """
         if self.row_keys == "read":
             return table.num_rows
@@ -502,6 +677,26 @@ class State:
 
         ``row_offset`` is the global index of the input's first row (default: the
         rows this state has read so far), which keys the bootstrap's weights.
+
+        Parameters
+        ----------
+        data : table-like
+            Arrow table or batches, a Parquet path / folder / glob, a pandas or polars DataFrame, an object
+            with ``__arrow_c_stream__``, or a dict of arrays.
+        row_offset : int, optional
+            The global index of ``data``'s first row.
+
+        Returns
+        -------
+        State
+            This state (updated in place).
+
+        Raises
+        ------
+        ValueError
+            If a required column is missing or has nulls, NaN or inf with ``nulls="raise"``.
+        TypeError
+            If a required column has the wrong type.
         """
         if row_offset is None:
             row_offset = self.n_read if self.row_keys == "read" else self.n
@@ -583,7 +778,13 @@ class State:
         return None if bad is None else ~bad
 
     def check_not_empty(self) -> None:
-        """Raise a clear ValueError when no row was used."""
+        """Raise a clear ValueError when no row was used.
+
+        Raises
+        ------
+        ValueError
+            If no row was read, or every row read was dropped.
+        """
         if self.n == 0:
             if self.n_read == 0:
                 raise ValueError("empty input: no rows (after the filter, if one was given)")
@@ -600,7 +801,25 @@ class State:
             raise ValueError(f"cannot merge states built with nulls={self.nulls!r} and nulls={other.nulls!r}")
 
     def merge(self, other):
-        """A new state holding both states' data (neither input changes; associative, commutative)."""
+        """A new state holding both states' data (neither input changes; associative, commutative).
+
+        Parameters
+        ----------
+        other : State
+            A state of the same type, built with the same options.
+
+        Returns
+        -------
+        State
+            A new state with the statistics of both.
+
+        Raises
+        ------
+        TypeError
+            If ``other`` is another type of state.
+        ValueError
+            If ``other`` was built with other options.
+        """
         self._check_mergeable(other)
         new = self.copy()
         new._merge_from(other)
@@ -609,7 +828,13 @@ class State:
         return new
 
     def copy(self):
-        """An independent copy."""
+        """An independent copy.
+
+        Returns
+        -------
+        State
+            A deep copy of this state.
+        """
         return _copy.deepcopy(self)
 
     def __eq__(self, other) -> bool:
@@ -633,7 +858,14 @@ class State:
 
     # -- bytes --------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """The state in fastevals' one versioned Arrow IPC format (see :meth:`from_bytes`)."""
+        """The state in fastevals' one versioned Arrow IPC format (see :meth:`from_bytes`).
+
+        Returns
+        -------
+        bytes
+            An Arrow IPC stream (statistics and the options that shape them; not ``filter`` or
+            ``progress``).
+        """
         arrays = self._arrays()
         names = list(arrays)
         table = pa.table({
@@ -664,6 +896,26 @@ class State:
         The bytes hold the statistics and the options that shape them, not the scan
         options of future updates: a ``filter`` (a pyarrow expression) or ``progress``
         is given again here (``Cls.from_bytes(b, filter=...)``) when later updates need it.
+
+        Parameters
+        ----------
+        data : bytes
+            What :meth:`to_bytes` wrote.
+        **scan_options
+            ``filter``, ``progress`` or ``batch_size`` for later updates.
+
+        Returns
+        -------
+        State
+            The rebuilt state (of this class; of the stored kind when called on ``State``).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is not a fastevals state's bytes (garbage, truncated), holds another kind of
+            state, or a layout newer than this fastevals reads.
+        TypeError
+            If ``data`` is not bytes, or an option other than the scan options is given.
         """
         meta, table = _read_state_bytes(data)
         kind = str(meta.get("kind"))
@@ -696,6 +948,38 @@ def state_from_bytes(data: bytes, **scan_options: Any) -> State:
 
     ``fastevals.state_from_bytes(b)`` reads what any state's ``to_bytes()`` wrote;
     ``SomeState.from_bytes(b)`` also checks that the bytes hold that kind of state.
+
+    Parameters
+    ----------
+    data : bytes
+        What a state's ``to_bytes()`` wrote.
+    **scan_options : Any
+        ``filter``, ``progress`` or ``batch_size`` for later updates (the bytes do not hold them).
+
+    Returns
+    -------
+    State
+        The state, of the kind stored in the bytes.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is not a fastevals state's bytes (garbage, truncated), or holds a state of an unknown
+        kind or of a layout newer than this fastevals reads.
+    TypeError
+        If ``data`` is not bytes.
+
+    Examples
+    --------
+    >>> import fastevals
+    >>> st = fastevals.CalibrationState(prob="p", label="y").update({"p": [0.2, 0.7], "y": [0, 1]})
+    >>> back = fastevals.state_from_bytes(st.to_bytes())
+    >>> type(back).__name__, back == st
+    ('CalibrationState', True)
+    >>> fastevals.state_from_bytes(b"not a state")
+    Traceback (most recent call last):
+    ...
+    ValueError: ...
     """
     return State.from_bytes(data, **scan_options)
 

@@ -256,7 +256,33 @@ def _binary(name, arr, column):
 
 @_recorded
 def mean(column: str, *, weight: str | None = None) -> SumMetric:
-    """Mean of ``column`` (weighted by the ``weight`` column if given)."""
+    """Mean of ``column`` (weighted by the ``weight`` column if given).
+
+    Parameters
+    ----------
+    column : str
+        Numeric column to average.
+    weight : str, optional
+        Column of non-negative row weights; the statistic is then weighted by it.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.mean("x").name
+    'mean(x)'
+    >>> metrics.mean("x", weight="w").name
+    'mean(x, weight=w)'
+    """
     column = _check_col("column", column)
     wtxt = f", weight={weight}" if weight else ""
     return _weighted(f"mean({column}{wtxt})", lambda c: _f64(c[column]), {column: ("column", "numeric")},
@@ -265,7 +291,31 @@ def mean(column: str, *, weight: str | None = None) -> SumMetric:
 
 @_recorded
 def sum(column: str, *, weight: str | None = None) -> SumMetric:  # noqa: A001 - the metric's name
-    """Sum of ``column`` (times ``weight`` if given); the bootstrap resamples the rows."""
+    """Sum of ``column`` (times ``weight`` if given); the bootstrap resamples the rows.
+
+    Parameters
+    ----------
+    column : str
+        Numeric column to add up.
+    weight : str, optional
+        Column of row weights; the sum is then of ``column * weight``.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.sum("revenue").name
+    'sum(revenue)'
+    """
     column = _check_col("column", column)
     cols = {column: ("column", "numeric")}
     if weight is not None:
@@ -280,7 +330,31 @@ def sum(column: str, *, weight: str | None = None) -> SumMetric:  # noqa: A001 -
 
 @_recorded
 def proportion(column: str, *, weight: str | None = None) -> SumMetric:
-    """Share of rows where the 0/1 (or boolean) ``column`` is 1: a conversion rate."""
+    """Share of rows where the 0/1 (or boolean) ``column`` is 1: a conversion rate.
+
+    Parameters
+    ----------
+    column : str
+        Column of 0/1 values or booleans (anything else is a ``ValueError`` when the data are read).
+    weight : str, optional
+        Column of non-negative row weights; the statistic is then weighted by it.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.proportion("converted").name
+    'proportion(converted)'
+    """
     column = _check_col("column", column)
     return _weighted(f"proportion({column})",
                      lambda c: _binary("proportion", c[column], column).astype(np.float64),
@@ -289,7 +363,31 @@ def proportion(column: str, *, weight: str | None = None) -> SumMetric:
 
 @_recorded
 def ratio(numerator: str, denominator: str) -> SumMetric:
-    """``sum(numerator) / sum(denominator)`` (revenue per session): a ratio of sums, not a mean of ratios."""
+    """``sum(numerator) / sum(denominator)`` (revenue per session): a ratio of sums, not a mean of ratios.
+
+    Parameters
+    ----------
+    numerator : str
+        Numeric column summed above the line.
+    denominator : str
+        Numeric column summed below the line.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.ratio("revenue", "sessions").name
+    'ratio(revenue, sessions)'
+    """
     numerator = _check_col("numerator", numerator)
     denominator = _check_col("denominator", denominator)
 
@@ -303,7 +401,33 @@ def ratio(numerator: str, denominator: str) -> SumMetric:
 
 @_recorded
 def std(column: str, *, ddof: int = 0) -> SumMetric:
-    """Standard deviation of ``column`` (``ddof`` as in ``numpy.std``; weights act as repeat counts)."""
+    """Standard deviation of ``column`` (``ddof`` as in ``numpy.std``; weights act as repeat counts).
+
+    Parameters
+    ----------
+    column : str
+        Numeric column.
+    ddof : int, default 0
+        Delta degrees of freedom: the divisor is ``n - ddof``.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+    ValueError
+        If ``ddof`` is not a non-negative integer.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.std("x", ddof=1).name
+    'std(x)'
+    """
     column = _check_col("column", column)
     if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
         raise ValueError(f"`ddof` must be a non-negative integer; got {ddof!r}")
@@ -341,7 +465,33 @@ def _pair_cols(y_true, y_pred, second="y_pred"):
 
 @_recorded
 def accuracy(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
-    """Share of rows where ``y_pred == y_true``."""
+    """Share of rows where ``y_pred == y_true``.
+
+    Parameters
+    ----------
+    y_true : str
+        Column of true labels.
+    y_pred : str
+        Column of predicted labels.
+    weight : str, optional
+        Column of non-negative row weights; the statistic is then weighted by it.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.accuracy("label", "pred").name
+    'accuracy(label, pred)'
+    """
     y, p, cols = _pair_cols(y_true, y_pred)
     return _weighted(f"accuracy({y}, {p})", lambda c: (np.asarray(c[y]) == np.asarray(c[p])).astype(np.float64),
                      cols, weight, categorical=weight is None)
@@ -349,7 +499,33 @@ def accuracy(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetri
 
 @_recorded
 def error_rate(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
-    """Share of rows where ``y_pred != y_true``."""
+    """Share of rows where ``y_pred != y_true``.
+
+    Parameters
+    ----------
+    y_true : str
+        Column of true labels.
+    y_pred : str
+        Column of predicted labels.
+    weight : str, optional
+        Column of non-negative row weights; the statistic is then weighted by it.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.error_rate("label", "pred").name
+    'error_rate(label, pred)'
+    """
     y, p, cols = _pair_cols(y_true, y_pred)
     return _weighted(f"error_rate({y}, {p})",
                      lambda c: (np.asarray(c[y]) != np.asarray(c[p])).astype(np.float64),
@@ -369,21 +545,99 @@ def _confusion(name, y, p, pos_label, parts, stat):
 
 @_recorded
 def precision(y_true: str, y_pred: str, *, pos_label: Any = 1) -> SumMetric:
-    """TP / (TP + FP) for the class ``pos_label`` (as ``sklearn.metrics.precision_score``)."""
+    """TP / (TP + FP) for the class ``pos_label`` (as ``sklearn.metrics.precision_score``).
+
+    Parameters
+    ----------
+    y_true : str
+        Column of true labels.
+    y_pred : str
+        Column of predicted labels.
+    pos_label : Any, default 1
+        The value of the positive class in both columns.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.precision("label", "pred").name
+    'precision(label, pred)'
+    """
     y, p, _ = _pair_cols(y_true, y_pred)
     return _confusion(f"precision({y}, {p})", y, p, pos_label, ["tp", "pp"], lambda S, n: S[..., 0] / S[..., 1])
 
 
 @_recorded
 def recall(y_true: str, y_pred: str, *, pos_label: Any = 1) -> SumMetric:
-    """TP / (TP + FN) for the class ``pos_label`` (as ``sklearn.metrics.recall_score``)."""
+    """TP / (TP + FN) for the class ``pos_label`` (as ``sklearn.metrics.recall_score``).
+
+    Parameters
+    ----------
+    y_true : str
+        Column of true labels.
+    y_pred : str
+        Column of predicted labels.
+    pos_label : Any, default 1
+        The value of the positive class in both columns.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.recall("label", "pred").name
+    'recall(label, pred)'
+    """
     y, p, _ = _pair_cols(y_true, y_pred)
     return _confusion(f"recall({y}, {p})", y, p, pos_label, ["tp", "pos"], lambda S, n: S[..., 0] / S[..., 1])
 
 
 @_recorded
 def f1(y_true: str, y_pred: str, *, pos_label: Any = 1) -> SumMetric:
-    """2 TP / (2 TP + FP + FN) for the class ``pos_label`` (as ``sklearn.metrics.f1_score``)."""
+    """2 TP / (2 TP + FP + FN) for the class ``pos_label`` (as ``sklearn.metrics.f1_score``).
+
+    Parameters
+    ----------
+    y_true : str
+        Column of true labels.
+    y_pred : str
+        Column of predicted labels.
+    pos_label : Any, default 1
+        The value of the positive class in both columns.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.f1("label", "pred").name
+    'f1(label, pred)'
+    """
     y, p, _ = _pair_cols(y_true, y_pred)
     return _confusion(f"f1({y}, {p})", y, p, pos_label, ["tp", "pp", "pos"],
                       lambda S, n: 2.0 * S[..., 0] / (S[..., 1] + S[..., 2]))
@@ -391,14 +645,66 @@ def f1(y_true: str, y_pred: str, *, pos_label: Any = 1) -> SumMetric:
 
 @_recorded
 def mse(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
-    """Mean squared error."""
+    """Mean squared error.
+
+    Parameters
+    ----------
+    y_true : str
+        Numeric column of true values.
+    y_pred : str
+        Numeric column of predictions.
+    weight : str, optional
+        Column of non-negative row weights; the statistic is then weighted by it.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.mse("y", "y_hat").name
+    'mse(y, y_hat)'
+    """
     y, p, cols = _pair_cols(y_true, y_pred)
     return _weighted(f"mse({y}, {p})", lambda c: (_f64(c[p]) - _f64(c[y])) ** 2, cols, weight)
 
 
 @_recorded
 def rmse(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
-    """Root mean squared error."""
+    """Root mean squared error.
+
+    Parameters
+    ----------
+    y_true : str
+        Numeric column of true values.
+    y_pred : str
+        Numeric column of predictions.
+    weight : str, optional
+        Column of non-negative row weights; the statistic is then weighted by it.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.rmse("y", "y_hat").name
+    'rmse(y, y_hat)'
+    """
     y, p, cols = _pair_cols(y_true, y_pred)
     return _weighted(f"rmse({y}, {p})", lambda c: (_f64(c[p]) - _f64(c[y])) ** 2, cols, weight,
                      finish=np.sqrt)
@@ -406,14 +712,66 @@ def rmse(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
 
 @_recorded
 def mae(y_true: str, y_pred: str, *, weight: str | None = None) -> SumMetric:
-    """Mean absolute error."""
+    """Mean absolute error.
+
+    Parameters
+    ----------
+    y_true : str
+        Numeric column of true values.
+    y_pred : str
+        Numeric column of predictions.
+    weight : str, optional
+        Column of non-negative row weights; the statistic is then weighted by it.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.mae("y", "y_hat").name
+    'mae(y, y_hat)'
+    """
     y, p, cols = _pair_cols(y_true, y_pred)
     return _weighted(f"mae({y}, {p})", lambda c: np.abs(_f64(c[p]) - _f64(c[y])), cols, weight)
 
 
 @_recorded
 def log_loss(y_true: str, y_prob: str, *, weight: str | None = None) -> SumMetric:
-    """Binary cross-entropy of probabilities ``y_prob`` (clipped to [eps, 1 - eps] like scikit-learn)."""
+    """Binary cross-entropy of probabilities ``y_prob`` (clipped to [eps, 1 - eps] like scikit-learn).
+
+    Parameters
+    ----------
+    y_true : str
+        Column of 0/1 labels or booleans.
+    y_prob : str
+        Column of predicted probabilities of the label 1.
+    weight : str, optional
+        Column of non-negative row weights; the statistic is then weighted by it.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.log_loss("label", "prob").name
+    'log_loss(label, prob)'
+    """
     y, p, cols = _pair_cols(y_true, y_prob, "y_prob")
     eps = np.finfo(np.float64).eps
 
@@ -427,14 +785,66 @@ def log_loss(y_true: str, y_prob: str, *, weight: str | None = None) -> SumMetri
 
 @_recorded
 def brier(y_true: str, y_prob: str, *, weight: str | None = None) -> SumMetric:
-    """Brier score: mean of ``(y_prob - y_true) ** 2``."""
+    """Brier score: mean of ``(y_prob - y_true) ** 2``.
+
+    Parameters
+    ----------
+    y_true : str
+        Column of 0/1 labels or booleans.
+    y_prob : str
+        Column of predicted probabilities of the label 1.
+    weight : str, optional
+        Column of non-negative row weights; the statistic is then weighted by it.
+
+    Returns
+    -------
+    SumMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.brier("label", "prob").name
+    'brier(label, prob)'
+    """
     y, p, cols = _pair_cols(y_true, y_prob, "y_prob")
     return _weighted(f"brier({y}, {p})", lambda c: (_f64(c[p]) - _binary("brier", c[y], y)) ** 2, cols, weight)
 
 
 @_recorded
 def quantile(column: str, q: float) -> SortedMetric:
-    """The ``q`` quantile of ``column`` (``numpy.quantile``'s default linear interpolation)."""
+    """The ``q`` quantile of ``column`` (``numpy.quantile``'s default linear interpolation).
+
+    Parameters
+    ----------
+    column : str
+        Numeric column.
+    q : float
+        The quantile's level, in [0, 1].
+
+    Returns
+    -------
+    SortedMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+    ValueError
+        If ``q`` is not a number in [0, 1].
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.quantile("latency", 0.99).name
+    'quantile(latency, 0.99)'
+    """
     column = _check_col("column", column)
     if isinstance(q, bool) or not isinstance(q, (int, float, np.floating)) or not 0.0 <= float(q) <= 1.0:
         raise ValueError(f"`q` must be a number in [0, 1]; got {q!r}")
@@ -444,7 +854,29 @@ def quantile(column: str, q: float) -> SortedMetric:
 
 @_recorded
 def median(column: str) -> SortedMetric:
-    """The median of ``column``."""
+    """The median of ``column``.
+
+    Parameters
+    ----------
+    column : str
+        Numeric column.
+
+    Returns
+    -------
+    SortedMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.median("latency").name
+    'median(latency)'
+    """
     m = quantile(column, 0.5)
     m.name = f"median({column})"
     return m
@@ -452,7 +884,31 @@ def median(column: str) -> SortedMetric:
 
 @_recorded
 def roc_auc(y_true: str, y_score: str) -> SortedMetric:
-    """Area under the ROC curve (ties count one half), as ``sklearn.metrics.roc_auc_score``."""
+    """Area under the ROC curve (ties count one half), as ``sklearn.metrics.roc_auc_score``.
+
+    Parameters
+    ----------
+    y_true : str
+        Column of 0/1 labels or booleans.
+    y_score : str
+        Numeric column of scores (higher means the label 1 is likelier).
+
+    Returns
+    -------
+    SortedMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.roc_auc("label", "score").name
+    'roc_auc(label, score)'
+    """
     y, s, _ = _pair_cols(y_true, y_score, "y_score")
     return SortedMetric(f"roc_auc({y}, {s})", "auc", {y: ("y_true", "numeric"), s: ("y_score", "numeric")},
                         label=y, score=s)
@@ -460,7 +916,31 @@ def roc_auc(y_true: str, y_score: str) -> SortedMetric:
 
 @_recorded
 def average_precision(y_true: str, y_score: str) -> SortedMetric:
-    """Average precision, as ``sklearn.metrics.average_precision_score``."""
+    """Average precision, as ``sklearn.metrics.average_precision_score``.
+
+    Parameters
+    ----------
+    y_true : str
+        Column of 0/1 labels or booleans.
+    y_score : str
+        Numeric column of scores (higher means the label 1 is likelier).
+
+    Returns
+    -------
+    SortedMetric
+        The metric, for :func:`fastevals.bootstrap`.
+
+    Raises
+    ------
+    TypeError
+        If a column name is not a non-empty string.
+
+    Examples
+    --------
+    >>> from fastevals import metrics
+    >>> metrics.average_precision("label", "score").name
+    'average_precision(label, score)'
+    """
     y, s, _ = _pair_cols(y_true, y_score, "y_score")
     return SortedMetric(f"average_precision({y}, {s})", "ap",
                         {y: ("y_true", "numeric"), s: ("y_score", "numeric")}, label=y, score=s)

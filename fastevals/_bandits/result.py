@@ -35,7 +35,7 @@ class ArmState(Result):
 
     Copies: editing them changes nothing. ``to_arrow()`` gives one row per arm.
 
-    Parameters
+    Attributes
     ----------
     policy : str
         The policy's name.
@@ -115,7 +115,7 @@ class ReplayResult(Result):
     events. ``table`` has one row per arm (logged and kept events, mean reward
     of the kept ones); ``str(result)`` shows the top arms.
 
-    Parameters
+    Attributes
     ----------
     estimate : float
     confidence_interval : ConfidenceInterval
@@ -222,7 +222,7 @@ class SimulationResult(Result):
     ``confidence``. ``arm_frequency`` is the share of all plays that went to
     each arm. ``to_arrow()`` gives one row per checkpoint of the curve.
 
-    Parameters
+    Attributes
     ----------
     final_regret : float
     final_regret_ci : ConfidenceInterval

@@ -30,7 +30,7 @@ class BrierDecomposition(Result):
     and the within-bin covariance (times two) of predictions and outcomes are
     Stephenson et al.'s (2008) extra terms, which make the sum exact.
 
-    Parameters
+    Attributes
     ----------
     brier, reliability, resolution, uncertainty, within_bin_variance, within_bin_covariance : float
         The score and its parts.
@@ -91,7 +91,7 @@ class CalibrationCurve(Result):
     ``band`` the Poisson-bootstrap percentile band (arrays; None without
     ``n_resamples``). ``to_arrow()`` gives one row per bin.
 
-    Parameters
+    Attributes
     ----------
     label
         The class of a classwise curve (None for binary and top-label input).
@@ -177,7 +177,7 @@ class CalibrationResult(Result):
     class for classwise quantile bins.  ``to_arrow()`` gives one row per
     (segment, class, bin); ``str(result)`` is the report the CLI prints.
 
-    Parameters
+    Attributes
     ----------
     ece, rms, mce, debiased_l2_sq, brier : float
         Calibration errors and the Brier score.

@@ -40,6 +40,8 @@ class CompareModelsResult(Result):
     n, n_dropped, n_clusters, n_resamples, seed, keyed_by
         Rows used and dropped, clusters (None without ``cluster=``), bootstrap
         replicates, their seed, and what their weights are keyed by.
+    higher_is_better : bool
+        Direction of the ranking.
     table, models_table : pyarrow.Table
     notes : tuple of str
 

@@ -201,7 +201,15 @@ class AdversarialValidationResult(Result):
 
 @result_dataclass
 class ProfileSummary(Result):
-    """A profile's columns: type, rows, mean/std/min/max (numeric) or categories (categorical)."""
+    """A profile's columns: type, rows, mean/std/min/max (numeric) or categories (categorical).
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        One row per profiled column.
+    n, n_dropped : int
+        Rows profiled, rows dropped (nulls / NaN with ``nulls="drop"``).
+    """
 
     table: pa.Table
     n: int

@@ -61,6 +61,9 @@ class PeekingResult(Result):
     n_experiments, n_looks, n_per_look : int
     alpha, effect : float
     seed : int
+    confidence : float
+        Confidence level of the ``low``/``high`` intervals.
+    notes : tuple of str
     """
 
     table: pa.Table

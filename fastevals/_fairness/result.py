@@ -47,6 +47,16 @@ equalized_odds_difference : float
     curve : pyarrow.Table or None
         With ``thresholds``: one row per threshold, the overall selection rate and accuracy and
         every disparity with its interval.
+    sensitive : tuple of str
+        The sensitive column(s).
+    threshold : float or None
+        The threshold applied to ``score`` (None when a ``prediction`` column was given).
+    n, n_dropped : int
+        Rows used, rows dropped (nulls / NaN with ``nulls="drop"``).
+    n_resamples, confidence, seed
+        The bootstrap's replicates, the intervals' confidence level, the seed.
+    notes : tuple of str
+        Why a number is undefined, and other warnings.
     """
 
     demographic_parity_difference: float

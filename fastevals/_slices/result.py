@@ -28,6 +28,10 @@ class SlicesResult(Result):
         ``n_untested``: non-empty slices too small to test.
     n_significant : tested slices worse than the rest with ``pvalue_adjusted <= alpha``.
     n_reported : rows of ``table``; ``n_pruned``: significant slices left out by the parent rule.
+    n_untested, n_pruned : as above.
+    alpha, adjust, confidence : the significance level, the p-value adjustment, the intervals' confidence.
+    min_size, max_order, score_alpha : the search's options (see :func:`fastevals.slices`).
+    columns : the columns sliced by.
     tested : every tested slice (the columns of ``table`` plus ``significant`` and ``reported``);
         left out of :meth:`to_dict`.
     notes : why a number is undefined or a slice left out.
@@ -112,6 +116,7 @@ class SlicedMetricsResult(Result):
         (``pvalue_adjusted <= alpha``).
     n : rows used (summed over the segments).
     n_resamples, confidence, seed, alpha, adjust : how it was computed.
+    by : the segment column(s).
     notes : remarks (undefined replicates, segments without rest).
     """
 
