@@ -11,12 +11,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _source as src
+from .._abtest.state import _codes_for_kernel, _values_for_kernel  # the A/B cell kernel's inputs
 from .._config import CHUNK_ROWS, PARALLEL_MIN_ROWS
 from .._fold import check_backend, fold
 from .._protocol import ANY, LABEL, NUMERIC, ConfidenceInterval, Result, State, result_dataclass
 from .._special import ndtr
 from .._validation import as_column_list, check_choice, check_probability
-from ..ab_tests import _codes_for_kernel, _values_for_kernel  # the A/B cell kernel's inputs
 from . import _math
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 SEQUENTIAL_METHODS = ("msprt", "confidence_sequence", "group_sequential")
 _METHOD_TEXT = {"msprt": "mixture SPRT", "confidence_sequence": "asymptotic confidence sequence",
                 "group_sequential": "group sequential (Lan-DeMets)"}
-#: partial cells a batch may hold in the kernel (as fastevals.ab_tests)
+#: partial cells a batch may hold in the kernel (as fastevals._abtest.state)
 _MAX_PARTIAL_CELLS = 1 << 23
 
 
