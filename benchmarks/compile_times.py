@@ -171,7 +171,7 @@ def _child(name: str, phase: str, top: int) -> dict:
     import fastevals  # noqa: F401
 
     out = {"analysis": name, "phase": phase, "import_seconds": time.perf_counter() - t0}
-    from fastevals._cli_warmup import CompileRecorder
+    from fastevals._cli.warmup import CompileRecorder
 
     module, first, variants = ANALYSES[name]
 

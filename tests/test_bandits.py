@@ -654,7 +654,7 @@ def test_cli_replay_and_simulate(tmp_path, capsys):
     import argparse
     import json
 
-    from fastevals import _cli_bandit
+    from fastevals._cli import bandit as _cli_bandit
 
     parser = argparse.ArgumentParser(prog="fastevals")
     _cli_bandit.add_parser(parser.add_subparsers(dest="command", required=True))
@@ -757,7 +757,7 @@ def test_replay_text_over_many_arms_shows_the_top_ones_and_a_count(tmp_path, cap
     assert d["policy"] == "ucb1" and d["confidence"] == 0.95 and d["update_every"] == 1
     path = tmp_path / "log.parquet"
     pq.write_table(pa.table({"arm": arms, "reward": rewards}), path)
-    from fastevals._cli_bandit import main
+    from fastevals._cli.bandit import main
 
     assert main(["bandit", "replay", str(path), "--update-every", "2"]) == 0
     out = capsys.readouterr().out

@@ -528,7 +528,7 @@ def test_cli_bootstrap(tmp_path, capsys):
     import argparse
     import json
 
-    from fastevals._cli_bootstrap import add_parser, parse_metric
+    from fastevals._cli.bootstrap import add_parser, parse_metric
 
     d = make_data(300, seed=14)
     path = tmp_path / "d.parquet"

@@ -603,7 +603,7 @@ def test_plot_writes_png(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    from fastevals._cli_calibration import main
+    from fastevals._cli.calibration import main
 
     p, y = make_binary(2000, seed=26)
     path = tmp_path / "log.parquet"

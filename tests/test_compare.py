@@ -485,7 +485,7 @@ def test_bootstrap_prediction_interval_coverage():
 def test_cli_prints_the_result_and_json(tmp_path, capsys):
     import json
 
-    from fastevals._cli_compare import main
+    from fastevals._cli.compare import main
 
     path = tmp_path / "results.parquet"
     pq.write_table(demo_reviews(n=600, seed=2), path)

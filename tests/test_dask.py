@@ -23,7 +23,8 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import fastevals  # noqa: E402
-from fastevals import ABTestState, _cli_dask, _dask  # noqa: E402
+from fastevals import ABTestState, _dask  # noqa: E402
+from fastevals._cli import dask as _cli_dask  # noqa: E402
 from fastevals._fold import fold  # noqa: E402
 
 N_ROWS = 60_000

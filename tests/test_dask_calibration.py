@@ -18,7 +18,7 @@ dd = pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 
 import fastevals.reliability as fc  # noqa: E402
-from fastevals._cli_calibration import main as cli_main  # noqa: E402
+from fastevals._cli.calibration import main as cli_main  # noqa: E402
 
 N_ROWS = 6_000
 PARTITIONS = (1, 3, 17)

@@ -387,7 +387,7 @@ def test_result_text_dict_and_plots(tmp_path):
 
 
 def test_cli_prints_the_result_and_json(tmp_path, capsys):
-    from fastevals._cli_fairness import main
+    from fastevals._cli.fairness import main
 
     d = make_data(n=1000, seed=11)
     path = tmp_path / "log.parquet"

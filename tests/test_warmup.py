@@ -11,8 +11,8 @@ import types
 
 import pytest
 
-from fastevals import _cli_warmup as cw
 from fastevals import cli
+from fastevals._cli import warmup as cw
 
 
 @pytest.fixture
@@ -92,7 +92,8 @@ def warmup(parallel=True):
 
 _RUN_TINY = """
 import sys
-from fastevals import _cli_warmup as cw, cli
+from fastevals import cli
+from fastevals._cli import warmup as cw
 cw.ANALYSES = (("tiny", "fastevals_tiny_analysis"),)
 sys.exit(cli.main(["warmup", "--only", "tiny", "--json"]))
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._cli_dask import add_dask_options, dask_client, dask_engine
+from .dask import add_dask_options, dask_client, dask_engine
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ._compare import compare_models
+    from .._compare import compare_models
 
     data = args.data[0] if len(args.data) == 1 else args.data
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
@@ -61,14 +61,14 @@ def run(args) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .cli import emit
+    from .main import emit
 
     return emit(res, args)
 
 
 def main(argv=None) -> int:
     """Run the subcommand on its own."""
-    from .cli import run_alone
+    from .main import run_alone
 
     return run_alone(add_parser, argv)
 

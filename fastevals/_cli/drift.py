@@ -75,7 +75,7 @@ def _write_atomic(path: str, data: bytes) -> None:
 
 
 def run_profile(args) -> int:
-    from ._drift import profile
+    from .._drift import profile
 
     data = args.data[0] if len(args.data) == 1 else args.data
     try:
@@ -87,7 +87,7 @@ def run_profile(args) -> int:
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .cli import emit
+    from .main import emit
 
     emit(prof.finalize(), args)
     if not args.json:
@@ -96,7 +96,7 @@ def run_profile(args) -> int:
 
 
 def run_drift(args) -> int:
-    from ._drift import drift
+    from .._drift import drift
 
     current = args.current[0] if len(args.current) == 1 else args.current
     try:
@@ -108,6 +108,6 @@ def run_drift(args) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .cli import emit
+    from .main import emit
 
     return emit(res, args)

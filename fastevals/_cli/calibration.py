@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._cli_dask import add_dask_options, dask_client, dask_engine
+from .dask import add_dask_options, dask_client, dask_engine
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,8 +52,8 @@ def _error(exc) -> int:
 
 
 def run(args) -> int:
-    from ._calibration import calibration
-    from ._protocol import check_plot_path
+    from .._calibration import calibration
+    from .._protocol import check_plot_path
 
     prob = args.prob.split(",") if "," in args.prob else args.prob
     strategy = args.strategy
@@ -75,14 +75,14 @@ def run(args) -> int:
             )
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         return _error(exc)
-    from .cli import emit
+    from .main import emit
 
     return emit(res, args)
 
 
 def main(argv=None) -> int:
     """Run the subcommand on its own."""
-    from .cli import run_alone
+    from .main import run_alone
 
     return run_alone(add_parser, argv)
 

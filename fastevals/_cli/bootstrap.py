@@ -25,7 +25,7 @@ def _value(text: str):
 
 def parse_metric(text: str):
     """``"name(col, col, key=value)"``, optionally ``"<term> - <term>"`` or ``"<term> / <term>"``."""
-    from . import metrics
+    from .. import metrics
 
     terms = []
     ops = []
@@ -86,15 +86,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--nulls", default="raise", choices=["raise", "drop"])
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    from ._cli_dask import add_dask_options
+    from .dask import add_dask_options
 
     add_dask_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ._cli_dask import dask_client, dask_engine
-    from .resampling import BootstrapResult, bootstrap
+    from ..resampling import BootstrapResult, bootstrap
+    from .dask import dask_client, dask_engine
 
     try:
         ms = [parse_metric(t) for t in args.metric]
@@ -110,7 +110,7 @@ def run(args) -> int:
         print(f"fastevals bootstrap: error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        from .cli import print_json
+        from .main import print_json
 
         print_json([res.to_dict()] if isinstance(res, BootstrapResult) else res.to_dict()["rows"])
         return 0

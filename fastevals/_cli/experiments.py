@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._cli_dask import add_dask_options, dask_client, dask_engine
+from .dask import add_dask_options, dask_client, dask_engine
 
 
 def _label(text: str):
@@ -78,7 +78,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_sequential(args) -> int:
-    from ._experiments import sequential_test
+    from .._experiments import sequential_test
 
     data = args.data[0] if len(args.data) == 1 else args.data
     try:
@@ -91,13 +91,13 @@ def run_sequential(args) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .cli import emit
+    from .main import emit
 
     return emit(res, args)
 
 
 def run_power(args) -> int:
-    from ._experiments import power, sample_size
+    from .._experiments import power, sample_size
 
     metric = args.metric
     if metric is None:
@@ -111,14 +111,14 @@ def run_power(args) -> int:
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .cli import emit
+    from .main import emit
 
     return emit(res, args)
 
 
 def main(argv=None) -> int:
     """Run the subcommands on their own."""
-    from .cli import run_alone
+    from .main import run_alone
 
     return run_alone(add_parser, argv)
 

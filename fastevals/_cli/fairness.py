@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._cli_dask import add_dask_options, dask_client, dask_engine
+from .dask import add_dask_options, dask_client, dask_engine
 
 
 def _columns(text):
@@ -47,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ._fairness import fairness
+    from .._fairness import fairness
 
     data = args.data[0] if len(args.data) == 1 else args.data
     try:
@@ -64,14 +64,14 @@ def run(args) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .cli import emit
+    from .main import emit
 
     return emit(res, args)
 
 
 def main(argv=None) -> int:
     """Run the subcommand on its own."""
-    from .cli import run_alone
+    from .main import run_alone
 
     return run_alone(add_parser, argv)
 

@@ -75,9 +75,9 @@ def _save_plot(res, path, **kwargs) -> None:
 
 
 def _run_replay(args) -> int:
-    from ._bandits import replay
-    from ._protocol import check_plot_path
-    from .cli import print_json
+    from .._bandits import replay
+    from .._protocol import check_plot_path
+    from .main import print_json
 
     log = args.log[0] if len(args.log) == 1 else args.log
     try:
@@ -99,9 +99,9 @@ def _run_replay(args) -> int:
 
 
 def _run_simulate(args) -> int:
-    from ._bandits import simulate
-    from ._protocol import check_plot_path
-    from .cli import print_json
+    from .._bandits import simulate
+    from .._protocol import check_plot_path
+    from .main import print_json
 
     try:
         means = [float(x) for x in args.means.split(",") if x.strip()]
@@ -124,7 +124,7 @@ def _run_simulate(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:  # pragma: no cover - convenience for `python -m fastevals._cli_bandit`
+def main(argv=None) -> int:  # pragma: no cover - convenience for `python -m fastevals._cli.bandit`
     parser = argparse.ArgumentParser(prog="fastevals")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 #: (name shown, module whose ``warmup()`` compiles that analysis' kernels): the list
 #: ``fastevals.warmup()`` runs
-from . import WARMUPS as ANALYSES  # noqa: E402
+from .. import WARMUPS as ANALYSES  # noqa: E402
 
 
 @dataclass
@@ -183,12 +183,12 @@ def run(args) -> int:
     if args.json:
         import numba
 
-        from .cli import print_json
+        from .main import print_json
 
         print_json({"analyses": rows, "total_seconds": total, "cache": where,
                     "numba": numba.__version__, "threads": numba.get_num_threads()})
         return 1 if failed else 0
-    from .cli import print_table
+    from .main import print_table
 
     shown = [{"analysis": r["analysis"],
               "seconds": "-" if r["seconds"] is None else f"{r['seconds']:.2f}",

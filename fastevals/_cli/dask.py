@@ -7,7 +7,7 @@ Any subcommand that reads data can offer them::
 
 Wiring, in a subcommand's ``add_parser``::
 
-    from ._cli_dask import add_dask_options, dask_client, dask_engine
+    from .dask import add_dask_options, dask_client, dask_engine
     add_dask_options(parser)
     ...
     def run(args):
