@@ -148,7 +148,7 @@ def bootstrap_models(estimator: Any, X: Any, y: Any, *, n_resamples: int = 100,
         takes_weight = False
 
     def one(b):
-        from ..resampling import poisson_weights
+        from .._bootstrap import poisson_weights
 
         w = poisson_weights(X.shape[0], 1, seed, first_replicate=b)[0]
         model = base.clone(estimator)

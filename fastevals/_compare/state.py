@@ -229,7 +229,7 @@ class CompareModelsState(State, kind="compare"):
 
     def _keys(self, batch: pa.RecordBatch, rows: RowIds):
         """(g0, keys): the weight keys of the batch's rows (keys empty: global rows g0, g0 + 1, ...)."""
-        from ..resampling import _cluster_keys
+        from .._bootstrap.state import _cluster_keys
 
         col = self.cluster if self.cluster is not None else self.item
         if col is not None:

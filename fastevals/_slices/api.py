@@ -252,7 +252,7 @@ def sliced_metrics(data: Data, *, metrics: Metric | Sequence[Metric], by: Column
     >>> sorted((r["segment"], r["differs"]) for r in res.table.select(["segment", "differs"]).to_pylist())
     [('a', True), ('b', True), ('c', True)]
     """
-    from ..resampling import bootstrap
+    from .._bootstrap import bootstrap
 
     by = as_column_list("by", by, allow_none=False)
     ms: list[Any] = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
