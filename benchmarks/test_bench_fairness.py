@@ -104,6 +104,11 @@ def test_robustness_own_cost_vs_model(benchmark):
     benchmark.group = "robustness"
     xp = benchmark(perturb, X, delta=5.0, n_perturbations=P, seed=0)
     assert xp.shape == (len(X) * P, X.shape[1])
+    # row r * P + p perturbs row r: within delta of it (zeroing: every changed value is a 0)
+    moved = xp - np.repeat(X, P, axis=0)
+    assert np.linalg.norm(moved, axis=1).max() <= 5.0 + 1e-9
+    changed = moved != 0
+    assert np.all(xp[changed] == 0) and changed.any()
     res = fastevals.robustness(lambda a: model.predict_proba(a)[:, 1], X, deltas=[5.0], epsilon=0.2,
                                n_perturbations=P, seed=0)
     assert res.table.column("mean_distance").to_pylist()[0] <= 5.0
