@@ -265,3 +265,28 @@ def test_tiny_negative_bounds_never_print_as_negative_zero():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert repr(res).startswith("ZTestResult(statistic=1, pvalue=0.3")
+
+
+def test_every_plugin_subcommand_reports_errors_with_the_one_prefix(tmp_path, capsys):
+    """The plugins print no error lines of their own: cli.main (and a plugin's own main) report
+    them, prefixed with the command and with hints in flags."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fastevals import cli
+
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"y": [0, 1] * 20, "p": [0.2, 0.7] * 20, "g": ["a", "b"] * 20}), path)
+    calls = {
+        "compare": ["compare", str(path), "--models", "p,nope"],
+        "fairness": ["fairness", str(path), "--label", "nope", "--prediction", "y", "--sensitive", "g"],
+        "slices": ["slices", str(path), "--label", "y", "--prediction", "nope"],
+        "drift": ["drift", str(path), str(path), "--columns", "nope"],
+        "sequential": ["sequential", str(path), "--group", "g", "--value", "nope"],
+        "power": ["power", "--effect", "0.1"],
+    }
+    for command, argv in calls.items():
+        assert cli.main(argv) == 2, command
+        err = capsys.readouterr().err
+        assert err.startswith(f"fastevals {command}: error: "), (command, err)
+        assert err.count("\n") == 1, (command, err)

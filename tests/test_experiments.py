@@ -551,4 +551,5 @@ def test_cli_power_and_sequential(tmp_path, capsys):
     assert main(["sequential", str(path), "--group", "variant", "--value", "nope"]) == 2
     assert "unknown column 'nope'" in capsys.readouterr().err
     assert main(["power", "--effect", "0.1"]) == 2
-    assert "needs `sd` or `variance`" in capsys.readouterr().err
+    # the one CLI error path: the prefix, and the hint in flags
+    assert "fastevals power: error: --metric mean needs `--sd` or `--variance`" in capsys.readouterr().err

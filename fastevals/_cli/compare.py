@@ -50,17 +50,13 @@ def run(args) -> int:
 
     data = args.data[0] if len(args.data) == 1 else args.data
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    try:
-        with dask_client(args):
-            res = compare_models(
-                data, models=models, model=args.model, score=args.score, label=args.label, item=args.item,
-                cluster=args.cluster, metric=args.metric, test=args.test, confidence=args.confidence,
-                n_resamples=args.resamples, seed=args.seed, adjust=args.adjust, nulls=args.nulls,
-                engine=dask_engine(args),
-            )
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with dask_client(args):
+        res = compare_models(
+            data, models=models, model=args.model, score=args.score, label=args.label, item=args.item,
+            cluster=args.cluster, metric=args.metric, test=args.test, confidence=args.confidence,
+            n_resamples=args.resamples, seed=args.seed, adjust=args.adjust, nulls=args.nulls,
+            engine=dask_engine(args),
+        )
     from .main import emit
 
     return emit(res, args)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 
 
@@ -78,15 +77,11 @@ def run_profile(args) -> int:
     from .._drift import profile
 
     data = args.data[0] if len(args.data) == 1 else args.data
-    try:
-        prof = profile(data, columns=_columns(args.columns), categorical=_columns(args.categorical),
-                       by=_columns(args.by), label=args.label, prediction=args.prediction, n_bins=args.bins,
-                       nulls=args.nulls)
-        payload = prof.to_bytes()
-        _write_atomic(args.out, payload)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    prof = profile(data, columns=_columns(args.columns), categorical=_columns(args.categorical),
+                   by=_columns(args.by), label=args.label, prediction=args.prediction, n_bins=args.bins,
+                   nulls=args.nulls)
+    payload = prof.to_bytes()
+    _write_atomic(args.out, payload)
     from .main import emit
 
     emit(prof.finalize(), args)
@@ -99,15 +94,11 @@ def run_drift(args) -> int:
     from .._drift import drift
 
     current = args.current[0] if len(args.current) == 1 else args.current
-    try:
-        res = drift(args.reference, current, columns=_columns(args.columns), categorical=_columns(args.categorical),
-                    by=_columns(args.by), label=args.label, prediction=args.prediction, n_bins=args.bins,
-                    alpha=args.alpha, adjust=args.adjust, psi_threshold=args.psi_threshold,
-                    distance_bins=args.distance_bins, n_resamples=args.resamples, seed=args.seed,
-                    nulls=args.nulls)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    res = drift(args.reference, current, columns=_columns(args.columns), categorical=_columns(args.categorical),
+                by=_columns(args.by), label=args.label, prediction=args.prediction, n_bins=args.bins,
+                alpha=args.alpha, adjust=args.adjust, psi_threshold=args.psi_threshold,
+                distance_bins=args.distance_bins, n_resamples=args.resamples, seed=args.seed,
+                nulls=args.nulls)
     from .main import emit
 
     return emit(res, args)

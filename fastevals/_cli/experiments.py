@@ -81,16 +81,12 @@ def run_sequential(args) -> int:
     from .._experiments import sequential_test
 
     data = args.data[0] if len(args.data) == 1 else args.data
-    try:
-        with dask_client(args):
-            res = sequential_test(
-                data, group=args.group, value=args.value, outcome=args.outcome,
-                control=None if args.control is None else _label(args.control), time=args.time,
-                method=args.method, alpha=args.alpha, tau2=args.tau2, tuning=args.tuning, spending=args.spending,
-                max_n=args.max_n, nulls=args.nulls, engine=dask_engine(args))
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with dask_client(args):
+        res = sequential_test(
+            data, group=args.group, value=args.value, outcome=args.outcome,
+            control=None if args.control is None else _label(args.control), time=args.time,
+            method=args.method, alpha=args.alpha, tau2=args.tau2, tuning=args.tuning, spending=args.spending,
+            max_n=args.max_n, nulls=args.nulls, engine=dask_engine(args))
     from .main import emit
 
     return emit(res, args)
@@ -106,11 +102,7 @@ def run_power(args) -> int:
                   sd=args.sd, variance=args.variance, alpha=args.alpha, alternative=args.alternative,
                   margin=args.margin, ratio=args.ratio, variance_reduction=args.variance_reduction,
                   design_effect=args.design_effect)
-    try:
-        res = power(args.n, **design) if args.n is not None else sample_size(power=args.power, **design)
-    except (ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    res = power(args.n, **design) if args.n is not None else sample_size(power=args.power, **design)
     from .main import emit
 
     return emit(res, args)

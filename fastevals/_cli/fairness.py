@@ -53,17 +53,12 @@ def run(args) -> int:
     try:
         thresholds = None if args.thresholds is None else [float(t) for t in args.thresholds.split(",")]
     except ValueError:
-        print(f"error: --thresholds must be comma-separated numbers; got {args.thresholds!r}", file=sys.stderr)
-        return 2
-    try:
-        with dask_client(args):
-            res = fairness(data, label=args.label, prediction=args.prediction, score=args.score,
-                           threshold=args.threshold, thresholds=thresholds, sensitive=_columns(args.sensitive),
-                           by=_columns(args.by), n_resamples=args.resamples, confidence=args.confidence,
-                           seed=args.seed, nulls=args.nulls, engine=dask_engine(args))
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--thresholds must be comma-separated numbers; got {args.thresholds!r}") from None
+    with dask_client(args):
+        res = fairness(data, label=args.label, prediction=args.prediction, score=args.score,
+                       threshold=args.threshold, thresholds=thresholds, sensitive=_columns(args.sensitive),
+                       by=_columns(args.by), n_resamples=args.resamples, confidence=args.confidence,
+                       seed=args.seed, nulls=args.nulls, engine=dask_engine(args))
     from .main import emit
 
     return emit(res, args)

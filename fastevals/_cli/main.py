@@ -67,11 +67,12 @@ def emit(result, args) -> int:
 
 
 def run_alone(add_parser, argv=None) -> int:
-    """Run one plugin's subcommand(s) on their own (a plugin module's ``main``)."""
+    """Run one plugin's subcommand(s) on their own (a plugin module's ``main``), with the same
+    error and warning handling as :func:`main`.
+    """
     parser = argparse.ArgumentParser(prog="fastevals")
     add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return _dispatch(parser, parser.parse_args(argv))
 
 
 def print_json(obj) -> None:
@@ -227,7 +228,11 @@ def main(argv=None) -> int:
     fails before any computing.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    return _dispatch(parser, parser.parse_args(argv))
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the parsed subcommand: the one place errors become ``fastevals <command>: error: ...``."""
     flags = _subcommand_flags(parser, args.command)
     err = sys.stderr
     sys.stderr = _ErrorLines(err, flags)
@@ -243,7 +248,7 @@ def main(argv=None) -> int:
 
                     optional_import("matplotlib.pyplot", "--plot")
                 return int(args.func(args) or 0)
-            except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+            except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: FileNotFoundError too
                 text = " ".join(str(exc).split("\n")) if str(exc) else type(exc).__name__
                 err.write(f"fastevals {args.command}: error: {cli_hints(text, flags)}\n")
                 return 2

@@ -48,17 +48,13 @@ def run(args) -> int:
     from .._slices import slices
 
     data = args.data[0] if len(args.data) == 1 else args.data
-    try:
-        with dask_client(args):
-            res = slices(
-                data, error=args.error, label=args.label, prediction=args.prediction, loss=args.loss,
-                columns=args.columns.split(",") if args.columns else None, max_order=args.max_order,
-                min_size=args.min_size, alpha=args.alpha, adjust=args.adjust, n_bins=args.bins,
-                sort_by=args.sort_by, confidence=args.confidence, nulls=args.nulls, engine=dask_engine(args),
-            )
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with dask_client(args):
+        res = slices(
+            data, error=args.error, label=args.label, prediction=args.prediction, loss=args.loss,
+            columns=args.columns.split(",") if args.columns else None, max_order=args.max_order,
+            min_size=args.min_size, alpha=args.alpha, adjust=args.adjust, n_bins=args.bins,
+            sort_by=args.sort_by, confidence=args.confidence, nulls=args.nulls, engine=dask_engine(args),
+        )
     from .main import emit
 
     return emit(res, args)
