@@ -430,13 +430,9 @@ def _as_float64(values: np.ndarray) -> np.ndarray:
 
 
 def _as_arrow_1d(values, name: str) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks()
-    if isinstance(values, pa.Array):
-        return values
-    a = np.asarray(values)
-    if a.ndim != 1:
-        raise ValueError(f"`{name}` must be one-dimensional; got shape {a.shape}")
+    a = _as_values(values, name)
+    if isinstance(a, pa.Array):
+        return a
     if a.dtype == object:
         try:
             return pa.array(a.tolist())
